@@ -1,0 +1,1 @@
+"""Probes: each makes one call and returns an Observation; the harness does the rest."""

@@ -1,0 +1,13 @@
+"""mongo datastore probe (stub: to be built under issue 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from opsdash.plan import Planned
+from opsdash.registry.model import MongoDatastore, Registry
+
+
+def plan(name: str, datastore: MongoDatastore, registry: Registry) -> Iterator[Planned]:
+    """The checks of one mongo datastore."""
+    return iter(())

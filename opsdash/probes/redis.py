@@ -1,0 +1,13 @@
+"""redis datastore probe (stub: to be built under issue 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from opsdash.plan import Planned
+from opsdash.registry.model import RedisDatastore, Registry
+
+
+def plan(name: str, datastore: RedisDatastore, registry: Registry) -> Iterator[Planned]:
+    """The checks of one redis datastore."""
+    return iter(())

@@ -1,0 +1,70 @@
+"""Keeping passwords and tokens out of every output, log line and error message.
+
+Two tools: :func:`redact_url` masks the password of a URL or DSN before it is shown as a
+target, and :class:`Redactor` scrubs known secret values out of any text a probe or a library
+produced (exception messages love to quote a DSN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+MASK = "***"
+
+# Header values that are never secret; every other header value is treated as one.
+_PLAIN_HEADERS = frozenset({"accept", "content-type", "user-agent", "host", "accept-encoding"})
+# Query parameters whose values are secrets (``?token=...``, ``?password=...``).
+_SECRET_PARAMS = ("pass", "token", "secret", "key", "auth", "signature", "sig")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its userinfo and secret query values masked."""
+    for secret in url_secrets(url):
+        url = url.replace(secret, MASK)
+    return url
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret parts of a URL or DSN: its password and secret-looking query values."""
+    secrets: list[str] = []
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return secrets
+    if password:
+        secrets.append(password)
+    for name, value in parse_qsl(parts.query):
+        if value and any(marker in name.lower() for marker in _SECRET_PARAMS):
+            secrets.append(value)
+    return secrets
+
+
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The header values to hide: all but a few plainly harmless ones."""
+    secrets = [value for name, value in headers.items() if name.lower() not in _PLAIN_HEADERS]
+    # "Bearer abc" leaks "abc" when a library quotes only the token.
+    secrets += [value.split(" ", 1)[1] for value in secrets if " " in value]
+    return secrets
+
+
+@dataclass(frozen=True, slots=True)
+class Redactor:
+    """Replaces each known secret in a text by ``***``."""
+
+    secrets: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, secrets: Iterable[str]) -> Redactor:
+        """A redactor for these secrets; short or empty values are ignored (they would mask
+        ordinary words), longest first so that a secret containing another is masked whole."""
+        unique = {secret for secret in secrets if len(secret) >= 3}
+        return cls(tuple(sorted(unique, key=len, reverse=True)))
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text

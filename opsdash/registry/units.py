@@ -1,0 +1,128 @@
+"""The registry's unit strings: durations (``500ms``), percentages (``80%``), rates (``1/min``).
+
+Each parser takes a string (or a bare number) and returns a float in the unit the rest of
+opsdash uses: seconds, percent (0-100) and events per minute. They raise ``ValueError`` with a
+message that says what was expected; the registry loader adds file, line and key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|min|minute|m|h|hour)\s*$")
+_RATE_TO_PER_MINUTE = {
+    "s": 60.0,
+    "sec": 60.0,
+    "second": 60.0,
+    "min": 1.0,
+    "minute": 1.0,
+    "m": 1.0,
+    "h": 1 / 60,
+    "hour": 1 / 60,
+}
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
+_SIZE_FACTORS = {
+    None: 1,
+    "B": 1,
+    "KiB": 1024,
+    "MiB": 1024**2,
+    "GiB": 1024**3,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_duration(value: Any) -> float:
+    """``"500ms"`` -> 0.5; ``"3s"`` -> 3.0; ``"1m"`` -> 60.0; a bare number is seconds."""
+    if _is_number(value):
+        return float(value)
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return float(match.group(1)) * _DURATION_FACTORS[match.group(2)]
+    raise ValueError(f"expected a duration such as 500ms, 3s, 1m, 1h or 14d; found {value!r}")
+
+
+def parse_percent(value: Any) -> float:
+    """``"80%"`` -> 80.0; a bare number is taken as percent already."""
+    if _is_number(value):
+        return float(value)
+    if isinstance(value, str) and (match := _PERCENT.match(value)):
+        return float(match.group(1))
+    raise ValueError(f"expected a percentage such as 80%; found {value!r}")
+
+
+def parse_rate(value: Any) -> float:
+    """``"1/min"`` -> 1.0 per minute; ``"2/s"`` -> 120.0; a bare number is per minute."""
+    if _is_number(value):
+        return float(value)
+    if isinstance(value, str) and (match := _RATE.match(value)):
+        return float(match.group(1)) * _RATE_TO_PER_MINUTE[match.group(2)]
+    raise ValueError(f"expected a rate such as 1/min, 10/h or 2/s; found {value!r}")
+
+
+def parse_size(value: Any) -> int:
+    """``"64KiB"`` -> 65536; a bare integer is bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and (match := _SIZE.match(value)):
+        return int(match.group(1)) * _SIZE_FACTORS[match.group(2)]
+    raise ValueError(f"expected a size such as 65536, 64KiB or 1MiB; found {value!r}")
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest registry-style spelling of ``seconds`` (``3s``, ``500ms``, ``2m``)."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    for unit, factor in (("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= factor and seconds % factor == 0:
+            return f"{seconds / factor:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _schema(pattern: str, description: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": pattern}, {"type": "number"}],
+            "description": description,
+        }
+    )
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    _schema(_DURATION.pattern, "a duration: 500ms, 3s, 1m, 1h, 14d (a number is seconds)"),
+]
+"""Seconds, written in the registry as ``500ms``, ``3s``, ``1m``..."""
+
+Percent = Annotated[
+    float,
+    BeforeValidator(parse_percent),
+    _schema(_PERCENT.pattern, "a percentage: 80% (a number is percent)"),
+]
+"""Percent (0-100), written as ``80%``."""
+
+Rate = Annotated[
+    float,
+    BeforeValidator(parse_rate),
+    _schema(_RATE.pattern, "a rate: 1/min, 10/h, 2/s (a number is per minute)"),
+]
+"""Events per minute, written as ``1/min``, ``10/h`` or ``2/s``."""
+
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    _schema(_SIZE.pattern, "a size in bytes: 65536, 64KiB, 1MiB"),
+]
+"""Bytes, written as ``65536`` or ``64KiB``."""

@@ -1,0 +1,130 @@
+"""Shared clients: one HTTP client and one client per datastore, created once and closed cleanly.
+
+Probes receive a :class:`Resources` and ask it for what they need. Datastore clients are made
+on first use by the probe module that knows the library (``shared(key, create, close)``), so
+this module imports no driver and ``opsdash check`` on a services-only registry loads none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self, TypeVar, cast
+
+import httpx
+
+from opsdash import __version__
+
+T = TypeVar("T")
+
+USER_AGENT = f"opsdash/{__version__}"
+MAX_REDIRECTS = 5
+
+
+def make_http_client(
+    *,
+    concurrency: int = 64,
+    verify: bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The one HTTP client of a process.
+
+    Deadlines are not set here: the harness enforces a total deadline per probe, which httpx's
+    per-operation timeouts cannot (a server dripping a byte a second defeats them). The pool is
+    bounded to the round's concurrency. ``transport`` is the test seam (respx, MockTransport).
+    """
+    limits = httpx.Limits(
+        max_connections=concurrency * 2,
+        max_keepalive_connections=concurrency * 2,
+        keepalive_expiry=30.0,
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        verify=verify,
+        limits=limits,
+        timeout=httpx.Timeout(None),
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json, text/plain;q=0.9, */*"},
+        trust_env=False,
+    )
+
+
+class Resources:
+    """Everything probes share during a process's life. Use as an async context manager."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = 64,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._concurrency = concurrency
+        self._http_transport = http_transport
+        self._http: httpx.AsyncClient | None = None
+        self._insecure_http: httpx.AsyncClient | None = None
+        self._shared: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def http(self, *, verify: bool = True) -> httpx.AsyncClient:
+        """The shared HTTP client (a second one, made on demand, for ``tls_verify: false``)."""
+        if verify:
+            if self._http is None:
+                self._http = make_http_client(
+                    concurrency=self._concurrency, transport=self._http_transport
+                )
+            return self._http
+        if self._insecure_http is None:
+            self._insecure_http = make_http_client(
+                concurrency=self._concurrency, verify=False, transport=self._http_transport
+            )
+        return self._insecure_http
+
+    async def shared(
+        self,
+        key: str,
+        create: Callable[[], Awaitable[T]],
+        close: Callable[[T], Awaitable[None]],
+    ) -> T:
+        """The client stored under ``key``, created by ``create`` on first use.
+
+        Concurrent first uses wait for one creation. ``close`` runs at :meth:`aclose`.
+        """
+        if key in self._shared:
+            return cast(T, self._shared[key][0])
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if key not in self._shared:
+                client = await create()
+                self._shared[key] = (client, cast(Callable[[Any], Awaitable[None]], close))
+        return cast(T, self._shared[key][0])
+
+    async def discard(self, key: str) -> None:
+        """Close and forget the client under ``key`` (after it proved broken)."""
+        entry = self._shared.pop(key, None)
+        if entry is not None:
+            client, close = entry
+            with contextlib.suppress(Exception):
+                await close(client)
+
+    async def aclose(self) -> None:
+        """Close every client; safe to call twice."""
+        for key in list(self._shared):
+            await self.discard(key)
+        for client in (self._http, self._insecure_http):
+            if client is not None:
+                await client.aclose()
+        self._http = self._insecure_http = None

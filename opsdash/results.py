@@ -1,0 +1,87 @@
+"""What a probe finds, and what the harness records: the data every later stage reads.
+
+A probe returns an :class:`Observation` (or raises); the harness wraps it into a
+:class:`CheckResult` with timing, the target and, when the probe got no answer to judge, a
+:class:`ProbeError`. Results are immutable and JSON-ready (``details`` holds plain values only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from opsdash.status import Status
+
+
+class ErrorType(StrEnum):
+    """Why a probe got no answer to judge (``error.type`` in the JSON contract)."""
+
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    DNS = "dns"
+    TLS = "tls"
+    RESET = "reset"
+    PROTOCOL = "protocol"
+    AUTH = "auth"
+    CONFIG = "config"
+    INTERNAL = "internal"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A probe's verdict on an answer it got."""
+
+    status: Status
+    summary: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ProbeFailure(Exception):
+    """Raised by a probe that knows exactly why it got no answer to judge."""
+
+    def __init__(
+        self, error_type: ErrorType, message: str, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.details: Mapping[str, Any] = details or {}
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeError:
+    """The ``error`` object of a check in the JSON contract."""
+
+    type: ErrorType
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One run of one check."""
+
+    id: str
+    component: str
+    check: str
+    kind: str
+    status: Status
+    summary: str
+    latency_ms: float | None
+    target: str
+    details: Mapping[str, Any]
+    error: ProbeError | None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def with_status(self, status: Status, summary: str | None = None) -> CheckResult:
+        """A copy with another status (and summary), for the stages that re-judge."""
+        return replace(self, status=status, summary=self.summary if summary is None else summary)
+
+    def with_details(self, **extra: Any) -> CheckResult:
+        """A copy with ``extra`` merged into ``details``."""
+        return replace(self, details={**self.details, **extra})
