@@ -24,12 +24,14 @@ from opsdash.registry.model import (
     Service,
     Worker,
 )
-from opsdash.results import Observation
+from opsdash.results import CheckResult, Observation
 
 if TYPE_CHECKING:
     from opsdash.resources import Resources
 
 ProbeCall = Callable[["Resources"], Awaitable[Observation]]
+Derive = Callable[[CheckResult, Sequence[CheckResult]], CheckResult]
+"""Re-judges a fresh result with the check's earlier results (oldest first): rates, growth."""
 ComponentType = Literal["service", "worker", "datastore"]
 
 
@@ -44,6 +46,8 @@ class Planned:
     probe: ProbeCall
     judge_latency: bool = True
     """Whether the registry's latency thresholds apply (not to a queue count, say)."""
+    derive: Derive | None = None
+    """For checks whose verdict needs history (DLQ growth, retry rates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,7 @@ class CheckSpec:
     tags: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     redact: Redactor = field(default_factory=Redactor, repr=False, compare=False)
+    derive: Derive | None = field(default=None, repr=False, compare=False)
 
 
 def join_url(base: str, path: str) -> str:
@@ -206,6 +211,7 @@ def build_plan(registry: Registry, *, timeout: float | None = None) -> list[Chec
                     tags=entry.tags,
                     depends_on=depends_on,
                     redact=redactor,
+                    derive=item.derive,
                 )
             )
     return specs
