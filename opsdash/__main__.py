@@ -1,0 +1,7 @@
+"""``python -m opsdash``."""
+
+import sys
+
+from opsdash.cli import main
+
+sys.exit(main())

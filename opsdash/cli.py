@@ -1,0 +1,313 @@
+"""The ``opsdash`` command line.
+
+``opsdash`` alone opens the dashboard (``ui``); ``check``, ``validate``, ``schema``, ``demo``,
+``alert``, ``silence``, ``history`` and ``serve`` are the other faces. Exit codes follow the
+Nagios convention for every command (``opsdash.status.ExitCode``), usage errors included (3).
+
+Start-up time matters for cron and CI: this module imports only click; each command imports
+what it needs when it runs, and nothing on the ``check`` path imports textual.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+from click_default_group import DefaultGroup
+
+from opsdash import __version__
+from opsdash.status import ExitCode
+
+if TYPE_CHECKING:
+    from opsdash.engine import Round
+    from opsdash.plan import CheckSpec
+    from opsdash.registry.model import Registry
+    from opsdash.state import Snapshot
+
+REGISTRY_ENV = "OPSDASH_REGISTRY"
+
+registry_option = click.option(
+    "-r",
+    "--registry",
+    "registry_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="services.yaml",
+    envvar=REGISTRY_ENV,
+    show_default=True,
+    show_envvar=True,
+    help="The registry file.",
+)
+env_option = click.option(
+    "-e",
+    "--env",
+    "env_name",
+    metavar="NAME",
+    envvar="OPSDASH_ENV",
+    show_envvar=True,
+    help="Merge config/NAME.yaml (next to the registry) over it.",
+)
+only_option = click.option(
+    "--only",
+    multiple=True,
+    metavar="GLOB",
+    help="Only checks whose id or component matches GLOB (repeatable).",
+)
+tag_option = click.option(
+    "--tag", "tags", multiple=True, metavar="TAG", help="Only checks carrying TAG (repeatable)."
+)
+
+
+def _duration(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    from opsdash.registry.units import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be more than zero", param_hint=option)
+    return seconds
+
+
+def fail_config(message: str) -> NoReturn:
+    """Report a configuration problem on stderr and exit 3 (no traceback)."""
+    click.echo(message, err=True)
+    sys.exit(ExitCode.UNKNOWN)
+
+
+def load(registry_path: Path, env_name: str | None) -> Registry:
+    """The validated registry, or exit 3 with every problem listed."""
+    from opsdash.registry import RegistryError, load_registry
+
+    try:
+        return load_registry(registry_path, env=env_name)
+    except RegistryError as exc:
+        fail_config(f"opsdash: invalid configuration\n{exc}")
+
+
+def selected_specs(
+    registry: Registry,
+    *,
+    only: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    timeout: float | None = None,
+) -> list[CheckSpec]:
+    """The checks the options select, or exit 3 when they select none."""
+    from opsdash.plan import build_plan, select
+
+    specs = select(build_plan(registry, timeout=timeout), only=only, tags=tags)
+    if not specs:
+        fail_config("opsdash: no check matches the selection (--only/--tag)")
+    return specs
+
+
+@click.version_option(__version__, prog_name="opsdash")
+def _root() -> None:
+    """opsdash: what is broken on the platform, since when, and why.
+
+    Without a command, opens the live dashboard (``opsdash ui``).
+
+    Exit codes: 0 ok, 1 warn, 2 crit, 3 unknown (also a broken configuration or a usage error).
+    """
+
+
+# DefaultGroup (click-default-group) makes a bare ``opsdash`` run ``ui``; it ships no types.
+cli: click.Group = click.group(  # type: ignore[no-untyped-call]
+    cls=DefaultGroup,
+    default="ui",
+    default_if_no_args=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)(_root)
+
+
+@cli.command()
+@registry_option
+@env_option
+@only_option
+@tag_option
+@click.option("--json", "as_json", is_flag=True, help="Print one opsdash.check/v1 JSON document.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format (json is the same as --json).",
+)
+@click.option("--timeout", metavar="DURATION", help="Override every probe's deadline (e.g. 2s).")
+@click.option(
+    "--wait",
+    metavar="DURATION",
+    help="Re-run until everything selected is ok or DURATION is up (progress on stderr).",
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 1024), help="Probes in flight at once (default 64)."
+)
+def check(
+    registry_path: Path,
+    env_name: str | None,
+    only: tuple[str, ...],
+    tags: tuple[str, ...],
+    as_json: bool,
+    output_format: str,
+    timeout: str | None,
+    wait: str | None,
+    concurrency: int | None,
+) -> None:
+    """Run every selected check once and report.
+
+    A table on a terminal (plain text when piped; NO_COLOR respected), or with --json exactly one
+    opsdash.check/v1 document on stdout, also when the configuration is broken.
+    """
+    output_format = "json" if as_json else output_format
+    timeout_s = _duration(timeout, "--timeout")
+    wait_s = _duration(wait, "--wait")
+    if output_format == "json":
+        from opsdash.registry import RegistryError, load_registry
+        from opsdash.render.json import dumps, error_document
+
+        try:
+            registry = load_registry(registry_path, env=env_name)
+        except RegistryError as exc:
+            click.echo(dumps(error_document(str(exc))))
+            sys.exit(ExitCode.UNKNOWN)
+    else:
+        registry = load(registry_path, env_name)
+    specs = selected_specs(registry, only=only, tags=tags, timeout=timeout_s)
+
+    import asyncio
+
+    snapshot = asyncio.run(
+        _check_rounds(
+            registry, specs, wait=wait_s, concurrency=concurrency or registry.defaults.concurrency
+        )
+    )
+    _emit(snapshot, output_format)
+    sys.exit(snapshot.status.exit_code)
+
+
+async def _check_rounds(
+    registry: Registry, specs: Sequence[CheckSpec], *, wait: float | None, concurrency: int
+) -> Snapshot:
+    """One round, or rounds until all is ok or ``wait`` runs out; the last round's snapshot."""
+    import asyncio
+    import time
+
+    from opsdash.engine import run_round
+    from opsdash.resources import Resources
+    from opsdash.status import Status
+
+    deadline = None if wait is None else time.monotonic() + wait
+    async with Resources(concurrency=concurrency) as resources:
+        attempt = 0
+        while True:
+            attempt += 1
+            round_ = await run_round(specs, resources, concurrency=concurrency)
+            snapshot = _snapshot(registry, specs, round_)
+            if deadline is None:
+                return snapshot
+            failing = [r.id for r in snapshot.results if r.status is not Status.OK]
+            remaining = deadline - time.monotonic()
+            if not failing or remaining <= 0:
+                if failing:
+                    click.echo(f"opsdash: gave up waiting; {len(failing)} not ok", err=True)
+                return snapshot
+            shown = ", ".join(failing[:5]) + (" …" if len(failing) > 5 else "")
+            click.echo(
+                f"opsdash: round {attempt}: {len(failing)} not ok ({shown}); "
+                f"retrying, {remaining:.0f}s left",
+                err=True,
+            )
+            await asyncio.sleep(min(2.0, remaining))
+
+
+def _snapshot(registry: Registry, specs: Sequence[CheckSpec], round_: Round) -> Snapshot:
+    from opsdash.state import PlatformState
+
+    state = PlatformState(registry, specs)
+    state.apply_all(round_.results)
+    return state.snapshot(started_at=round_.started_at, duration_ms=round_.duration_ms)
+
+
+def _emit(snapshot: Snapshot, output_format: str) -> None:
+    if output_format == "json":
+        from opsdash.render.json import check_document, dumps
+
+        click.echo(dumps(check_document(snapshot)))
+        return
+    from opsdash.render.text import render_text
+
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
+    click.echo(render_text(snapshot, color=color, width=width), color=color)
+
+
+@cli.command()
+@registry_option
+@env_option
+def validate(registry_path: Path, env_name: str | None) -> None:
+    """Check the registry and print a summary of what it resolves to (secrets masked)."""
+    from opsdash.registry.summary import describe
+
+    registry = load(registry_path, env_name)
+    click.echo(describe(registry))
+
+
+@cli.command()
+def schema() -> None:
+    """Print the registry's JSON Schema (for editors' YAML validation)."""
+    import json
+
+    from opsdash.registry.summary import registry_json_schema
+
+    click.echo(json.dumps(registry_json_schema(), indent=2))
+
+
+@cli.command()
+@registry_option
+@env_option
+@only_option
+@tag_option
+def ui(
+    registry_path: Path, env_name: str | None, only: tuple[str, ...], tags: tuple[str, ...]
+) -> None:
+    """Open the live dashboard (the default command)."""
+    registry = load(registry_path, env_name)
+    specs = selected_specs(registry, only=only, tags=tags)
+    from opsdash.tui.app import run_dashboard
+
+    run_dashboard(registry, specs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run the CLI; usage errors exit 3 with the usage message (not click's 2)."""
+    try:
+        result: Any = cli.main(args=argv, prog_name="opsdash", standalone_mode=False)
+    except click.UsageError as exc:
+        exc.show()
+        return ExitCode.UNKNOWN
+    except click.ClickException as exc:
+        exc.show()
+        return ExitCode.UNKNOWN
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return ExitCode.UNKNOWN
+    except KeyboardInterrupt:
+        return ExitCode.UNKNOWN
+    return int(result) if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+def run() -> NoReturn:
+    """Console-script entry point."""
+    sys.exit(main())

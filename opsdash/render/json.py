@@ -1,0 +1,107 @@
+"""``opsdash check --json``: one document per schema ``opsdash.check/v1`` (DESIGN.md).
+
+The document's shape is a contract: every key is always present (null when empty), numbers are
+numbers, times are UTC ISO 8601 with milliseconds and a ``Z``. ``opsdash/schemas/check-v1.json``
+is the JSON Schema the tests validate every emitted document against.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from opsdash.results import CheckResult, ErrorType, ProbeError
+from opsdash.state import Snapshot
+
+SCHEMA = "opsdash.check/v1"
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO 8601 with milliseconds: ``2026-01-25T10:00:00.000Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _error(error: ProbeError | None) -> dict[str, str] | None:
+    return None if error is None else {"type": error.type.value, "message": error.message}
+
+
+def check_object(result: CheckResult) -> dict[str, Any]:
+    """One entry of ``checks``."""
+    return {
+        "id": result.id,
+        "component": result.component,
+        "check": result.check,
+        "kind": result.kind,
+        "status": result.status.value,
+        "summary": result.summary,
+        "latency_ms": result.latency_ms,
+        "target": result.target,
+        "details": dict(result.details),
+        "error": _error(result.error),
+    }
+
+
+def check_document(snapshot: Snapshot) -> dict[str, Any]:
+    """The whole ``opsdash.check/v1`` document of a snapshot."""
+    return {
+        "schema": SCHEMA,
+        "platform": snapshot.platform,
+        "status": snapshot.status.value,
+        "started_at": iso(snapshot.started_at),
+        "duration_ms": snapshot.duration_ms,
+        "counts": snapshot.counts,
+        "checks": [check_object(result) for result in snapshot.results],
+        "components": [
+            {
+                "name": component.name,
+                "type": component.type,
+                "status": component.status.value,
+                "checks": list(component.checks),
+            }
+            for component in snapshot.components
+        ],
+        "incidents": [
+            {
+                "cause": incident.cause,
+                "status": incident.status.value,
+                "affected": list(incident.affected),
+                "summary": incident.summary,
+                "kind": incident.kind,
+                "checks": list(incident.checks),
+                "notes": list(incident.notes),
+            }
+            for incident in snapshot.incidents
+        ],
+        "error": None,
+    }
+
+
+def error_document(message: str, *, platform: str | None = None) -> dict[str, Any]:
+    """The document printed when no round could run (a broken configuration)."""
+    return {
+        "schema": SCHEMA,
+        "platform": platform,
+        "status": "unknown",
+        "started_at": iso(datetime.now(UTC)),
+        "duration_ms": None,
+        "counts": {"ok": 0, "warn": 0, "crit": 0, "unknown": 0},
+        "checks": [],
+        "components": [],
+        "incidents": [],
+        "error": {"type": ErrorType.CONFIG.value, "message": message},
+    }
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """Serialise a document: UTF-8 text, stable key order, values made JSON-safe."""
+    return json.dumps(document, ensure_ascii=False, default=_fallback, indent=2)
+
+
+def _fallback(value: object) -> object:
+    # details may carry datetimes or tuples from a probe; never fail the whole document.
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)

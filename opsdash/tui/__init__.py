@@ -1,0 +1,1 @@
+"""The live dashboard (Textual). Nothing outside this package imports it."""
