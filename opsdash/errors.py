@@ -98,8 +98,10 @@ def _type_of(exc: BaseException) -> ErrorType | None:
 
 
 def _tls_message(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return f"TLS error: {exc.verify_message}"
+    # verify_message is set by the ssl module's handshake, not by every constructor.
+    verify_message = getattr(exc, "verify_message", None)
+    if isinstance(exc, ssl.SSLCertVerificationError) and verify_message:
+        return f"TLS error: {verify_message}"
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     return f"TLS error: {reason}"
 
