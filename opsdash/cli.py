@@ -136,7 +136,7 @@ cli: click.Group = click.group(  # type: ignore[no-untyped-call]
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "junit", "prometheus"]),
     default="text",
     show_default=True,
     help="Output format (json is the same as --json).",
@@ -242,6 +242,16 @@ def _emit(snapshot: Snapshot, output_format: str) -> None:
 
         click.echo(dumps(check_document(snapshot)))
         return
+    if output_format == "junit":
+        from opsdash.render.junit import render_junit
+
+        click.echo(render_junit(snapshot), nl=False)
+        return
+    if output_format == "prometheus":
+        from opsdash.render.prometheus import render_prometheus
+
+        click.echo(render_prometheus(snapshot), nl=False)
+        return
     from opsdash.render.text import render_text
 
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -301,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.UNKNOWN
     except KeyboardInterrupt:
         return ExitCode.UNKNOWN
+    except SystemExit as exc:  # commands end with sys.exit(code)
+        return exc.code if isinstance(exc.code, int) else ExitCode.UNKNOWN
     return int(result) if isinstance(result, int) else 0
 
 

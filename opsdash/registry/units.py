@@ -7,6 +7,7 @@ message that says what was expected; the registry loader adds file, line and key
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -40,7 +41,11 @@ _SIZE_FACTORS = {
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A bare figure that can stand for an amount: finite and not negative (YAML's ``.inf``,
+    ``.nan`` and ``-1`` would otherwise slip through as a timeout or a threshold)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return math.isfinite(value) and value >= 0
 
 
 def parse_duration(value: Any) -> float:
@@ -72,7 +77,7 @@ def parse_rate(value: Any) -> float:
 
 def parse_size(value: Any) -> int:
     """``"64KiB"`` -> 65536; a bare integer is bytes."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and _is_number(value):
         return value
     if isinstance(value, str) and (match := _SIZE.match(value)):
         return int(match.group(1)) * _SIZE_FACTORS[match.group(2)]

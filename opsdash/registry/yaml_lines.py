@@ -1,0 +1,140 @@
+"""YAML to plain Python values, remembering the line of every key and rejecting duplicates.
+
+PyYAML's loaders keep the last of two equal keys without a word, and the values they build
+carry no line numbers. So the document is composed into PyYAML's node tree (which has marks)
+and walked here: mappings become dicts keyed by the key *as written* (``yes:`` stays the
+string ``"yes"``, a name is never turned into a boolean), scalars are resolved by PyYAML's
+safe constructor, and every key path gets its :class:`~opsdash.registry.problems.Position`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from opsdash.registry.model import Loc
+from opsdash.registry.problems import Position, Problem
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAX_DEPTH = 64
+_MAX_NODES = 200_000
+"""Anchors and aliases can make a tiny file expand enormously ("billion laughs"): stop early."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed file: its data (``None`` when empty or unusable), key positions, problems."""
+
+    data: Any
+    positions: dict[Loc, Position]
+    problems: list[Problem]
+    unusable: list[Loc] = field(default_factory=list)
+    """Values left out because of a problem already reported (not to be reported again)."""
+
+
+class _TooLarge(Exception):
+    """The document nests too deeply or expands too far through aliases."""
+
+
+@dataclass
+class _Walker:
+    loader: yaml.SafeLoader
+    file: str
+    positions: dict[Loc, Position] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    unusable: list[Loc] = field(default_factory=list)
+    budget: int = _MAX_NODES
+
+    def position(self, node: Node) -> Position:
+        return Position(self.file, node.start_mark.line + 1)
+
+    def value(self, node: Node, loc: Loc) -> Any:
+        self.budget -= 1
+        if self.budget < 0 or len(loc) > _MAX_DEPTH:
+            raise _TooLarge
+        if isinstance(node, MappingNode):
+            return self.mapping(node, loc)
+        if isinstance(node, SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                self.positions[(*loc, index)] = self.position(item)
+                items.append(self.value(item, (*loc, index)))
+            return items
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as error:  # an unknown tag such as ``!python/object``
+            problem = _syntax_problem(error, self.file)
+            self.problems.append(Problem.at(self.position(node), loc, problem.message))
+            self.unusable.append(loc)
+            return None
+
+    def mapping(self, node: MappingNode, loc: Loc) -> dict[str, Any]:
+        self.check_duplicates(node, loc)
+        try:
+            # Resolves ``<<: *anchor`` merge keys; explicit keys then override merged ones.
+            self.loader.flatten_mapping(node)
+        except yaml.MarkedYAMLError as error:
+            self.problems.append(_syntax_problem(error, self.file))
+            return {}
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.key(key_node, loc)
+            if key is None:
+                continue
+            self.positions[(*loc, key)] = self.position(key_node)
+            result[key] = self.value(value_node, (*loc, key))
+        return result
+
+    def check_duplicates(self, node: MappingNode, loc: Loc) -> None:
+        first_line: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG or not isinstance(key_node, ScalarNode):
+                continue
+            key, line = key_node.value, key_node.start_mark.line + 1
+            if key in first_line:
+                message = f"duplicate key {key!r} (first written at line {first_line[key]})"
+                self.problems.append(Problem.at(self.position(key_node), (*loc, key), message))
+            else:
+                first_line[key] = line
+
+    def key(self, node: Node, loc: Loc) -> str | None:
+        if isinstance(node, ScalarNode):
+            return str(node.value)
+        kind = "a mapping" if isinstance(node, MappingNode) else "a list"
+        message = f"expected a plain key such as a name; found {kind}"
+        self.problems.append(Problem.at(self.position(node), loc, message))
+        return None
+
+
+def _syntax_problem(error: yaml.YAMLError, file: str) -> Problem:
+    """A PyYAML error as a problem at its line."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        parts = [part for part in (error.context, error.problem) if part]
+        text = ", ".join(parts) or "unreadable YAML"
+        return Problem(file, mark.line + 1 if mark else None, "", f"invalid YAML: {text}")
+    return Problem(file, None, "", f"invalid YAML: {error}")
+
+
+def parse_yaml(text: str, file: str) -> Parsed:
+    """Parse one YAML document; syntax errors and duplicate keys come back as problems."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Parsed(None, {}, [])
+        walker = _Walker(loader, file)
+        walker.positions[()] = walker.position(node)
+        try:
+            data = walker.value(node, ())
+        except _TooLarge:
+            message = f"the document nests deeper than {_MAX_DEPTH} levels or expands too far"
+            return Parsed(None, {}, [Problem(file, None, "", message)])
+        return Parsed(data, walker.positions, walker.problems, walker.unusable)
+    except yaml.YAMLError as error:
+        return Parsed(None, {}, [_syntax_problem(error, file)])
+    finally:
+        loader.dispose()
