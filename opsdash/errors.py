@@ -7,13 +7,16 @@ drivers wrap the socket error that says what really happened::
     TimeoutError, ssl.SSLError / ssl.SSLCertVerificationError, socket.gaierror,
     ConnectionRefusedError, ConnectionResetError / BrokenPipeError / ConnectionAbortedError,
     httpx.TooManyRedirects / httpx.RemoteProtocolError / httpx.DecodingError,
-    driver auth errors (asyncpg, redis, pymongo), recognised by class name.
+    driver auth errors (asyncpg, redis, pymongo), recognised by class name,
+    driver connection-loss and timeout errors (asyncpg, redis, pymongo), by class name,
+    pymongo.errors.ServerSelectionTimeoutError, by the text it quotes, else as a timeout.
 
 Library classes are matched by name so that this module imports no driver.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 from collections.abc import Iterator
@@ -28,11 +31,22 @@ _BY_CLASS_NAME: dict[str, ErrorType] = {
     "InvalidCatalogNameError": ErrorType.CONFIG,
     "TooManyConnectionsError": ErrorType.PROTOCOL,
     "CannotConnectNowError": ErrorType.REFUSED,
+    "ConnectionDoesNotExistError": ErrorType.RESET,
+    "ConnectionFailureError": ErrorType.RESET,
+    "AdminShutdownError": ErrorType.RESET,
+    "CrashShutdownError": ErrorType.RESET,
+    "ClientConfigurationError": ErrorType.CONFIG,  # e.g. sslrootcert missing
     # redis-py
     "AuthenticationError": ErrorType.AUTH,
     "AuthenticationWrongNumberOfArgsError": ErrorType.AUTH,
     "AuthorizationError": ErrorType.AUTH,
     "NoPermissionError": ErrorType.AUTH,
+    "TimeoutError": ErrorType.TIMEOUT,  # redis.exceptions.TimeoutError is no builtin one
+    # pymongo (ServerSelectionTimeoutError is judged by its text first: see below)
+    "NetworkTimeout": ErrorType.TIMEOUT,
+    "ExecutionTimeout": ErrorType.TIMEOUT,
+    # opsdash.transport: the server hung up before a full response (a reset in all but name)
+    "ServerDisconnected": ErrorType.RESET,
     # httpx
     "TooManyRedirects": ErrorType.PROTOCOL,
     "RemoteProtocolError": ErrorType.PROTOCOL,
@@ -61,11 +75,27 @@ _BY_MESSAGE: tuple[tuple[str, ErrorType], ...] = (
     ("timed out", ErrorType.TIMEOUT),
 )
 
+# Consulted only when neither the types nor the text of the chain said more: pymongo's
+# ServerSelectionTimeoutError quotes the last connection error ("Connection refused") in its
+# text, which is more telling than its class.
+_BY_CLASS_NAME_LAST: dict[str, tuple[ErrorType, str]] = {
+    "ServerSelectionTimeoutError": (ErrorType.TIMEOUT, "no suitable server answered in time"),
+    "WaitQueueTimeoutError": (ErrorType.TIMEOUT, "no free connection in the pool in time"),
+}
+
+# Plain words for classes whose own message is technical.
+_CLASS_SUMMARY = {
+    "ServerDisconnected": "connection closed by the server before a complete response",
+    "TooManyRedirects": "too many redirects",
+}
+
 _SUMMARY = {
     ErrorType.REFUSED: "connection refused",
     ErrorType.DNS: "DNS lookup failed",
     ErrorType.RESET: "connection reset by peer",
     ErrorType.TIMEOUT: "timed out",
+    # Driver auth messages differ and may quote the user; the plain reason is enough.
+    ErrorType.AUTH: "authentication failed",
 }
 
 
@@ -98,10 +128,10 @@ def _type_of(exc: BaseException) -> ErrorType | None:
 
 
 def _tls_message(exc: BaseException) -> str:
-    # verify_message is set by the ssl module's handshake, not by every constructor.
-    verify_message = getattr(exc, "verify_message", None)
-    if isinstance(exc, ssl.SSLCertVerificationError) and verify_message:
-        return f"TLS error: {verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        from opsdash.probes.tls import verify_reason  # plain words: "certificate expired"
+
+        return f"TLS error: {verify_reason(exc)}"
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     return f"TLS error: {reason}"
 
@@ -115,15 +145,40 @@ def classify(exc: BaseException) -> ProbeError:
             continue
         if error_type is ErrorType.TLS:
             return ProbeError(error_type, _tls_message(candidate))
+        for cls in type(candidate).__mro__:
+            if cls.__name__ in _CLASS_SUMMARY:
+                return ProbeError(error_type, _CLASS_SUMMARY[cls.__name__])
         if error_type in _SUMMARY:
             return ProbeError(error_type, _SUMMARY[error_type])
         return ProbeError(error_type, _describe(candidate))
     text = " ".join(str(candidate) for candidate in chain).lower()
     for marker, error_type in _BY_MESSAGE:
         if marker in text:
+            if error_type is ErrorType.TLS:
+                return ProbeError(error_type, _tls_text_message(text))
             message = _SUMMARY.get(error_type) or _describe(exc)
             return ProbeError(error_type, message)
+    for candidate in chain:
+        for cls in type(candidate).__mro__:
+            if cls.__name__ in _BY_CLASS_NAME_LAST:
+                return ProbeError(*_BY_CLASS_NAME_LAST[cls.__name__])
     return ProbeError(ErrorType.INTERNAL, _describe(exc))
+
+
+# pymongo quotes the ssl module's error inside a long text (with the topology description):
+# "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer
+# certificate (_ssl.c:1006) ...". Keep the reason, drop the rest.
+_TLS_VERIFY_REASON = re.compile(r"certificate verify failed: ([^(\]'\"]+)")
+_TLS_SSL_CODE = re.compile(r"\[ssl: ([a-z_]+)\]")
+
+
+def _tls_text_message(text: str) -> str:
+    """A plain TLS summary from an error text that only quotes the ssl module's error."""
+    if match := _TLS_VERIFY_REASON.search(text):
+        return f"TLS error: {match.group(1).strip()}"
+    if match := _TLS_SSL_CODE.search(text):
+        return f"TLS error: {match.group(1).replace('_', ' ')}"
+    return "TLS error: handshake failed"
 
 
 def _describe(exc: BaseException) -> str:

@@ -178,11 +178,11 @@ def _attributes(entry: object, attribute: str) -> Iterator[str]:
 
 def build_plan(registry: Registry, *, timeout: float | None = None) -> list[CheckSpec]:
     """Every check of the registry, in registry order: datastores, services, workers."""
-    all_secrets: list[str] = []
-    for section in (registry.datastores, registry.services, registry.workers):
-        for registry_entry in section.values():
-            all_secrets += entry_secrets(registry_entry)
-    redactor = Redactor.of(all_secrets)
+    # A probe's messages may quote its own entry's secrets or those of a datastore it reads
+    # through; each check gets a redactor for exactly those (cheap: a handful of strings).
+    datastore_secrets = [
+        secret for datastore in registry.datastores.values() for secret in entry_secrets(datastore)
+    ]
     specs: list[CheckSpec] = []
     sources: list[tuple[str, ComponentType, CheckOptions, Iterable[Planned]]] = [
         *(
@@ -195,6 +195,7 @@ def build_plan(registry: Registry, *, timeout: float | None = None) -> list[Chec
     defaults = registry.defaults
     for name, component_type, entry, planned in sources:
         depends_on: tuple[str, ...] = getattr(entry, "depends_on", ())
+        redactor = Redactor.of([*entry_secrets(entry), *datastore_secrets])
         for item in planned:
             specs.append(
                 CheckSpec(

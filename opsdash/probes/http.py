@@ -1,13 +1,43 @@
-"""HTTP liveness and readiness probe (stub: built under issue 2)."""
+"""HTTP liveness and readiness probe: one GET, judged by status code, body and certificate.
+
+The harness owns the deadline (connect + TLS + request + body all fall under it), so this
+module only makes the call. What it guarantees on top:
+
+- the body is read up to ``max_body`` bytes and the rest is never read: the response is closed
+  (its connection dropped) instead of drained;
+- redirects are followed here, one hop at a time, up to the client's ``max_redirects``, so that
+  a redirect's own body is never read either (httpx reads it whole when it follows redirects);
+- a recognised health body (:mod:`opsdash.probes.health_bodies`) gives the verdict of a 2xx and
+  names the failing dependencies of any answer;
+- for ``https://``, the certificate's expiry is judged against the registry's ``cert_expiry``,
+  and a failed verification is reported with its reason, the issuer and the subject.
+
+Summaries, for an on-call reader: ``200 OK``, ``200 OK: cache degraded``,
+``503 Service Unavailable: redis down``, ``TLS error: certificate expired (issuer ..., subject
+...)``, ``too many redirects (more than 5)``. Connection failures are raised and worded by
+:func:`opsdash.errors.classify`.
+"""
 
 from __future__ import annotations
 
+import ssl
+import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
+
+from opsdash.probes import health_bodies, tls
 from opsdash.registry.model import RemainingThresholds
 from opsdash.resources import Resources
-from opsdash.results import Observation
-from opsdash.status import Status
+from opsdash.results import ErrorType, Observation, ProbeFailure
+from opsdash.status import Status, worst
+
+BODY_EXCERPT = 300
+"""Characters of an unrecognised body kept in ``details.body``."""
+_NAMED_FAILURES = 3
+"""Failing dependencies named in a summary before "and N more"."""
+_WORDS = {Status.CRIT: "down", Status.WARN: "degraded", Status.UNKNOWN: "unknown"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +51,181 @@ class HttpTarget:
     cert_expiry: RemainingThresholds = field(default_factory=RemainingThresholds)
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """The final response of a probe, read as far as the probe reads."""
+
+    status_code: int
+    reason: str
+    content_type: str | None
+    body: bytes
+    truncated: bool
+    redirects: int
+    certificate: tls.Certificate | None
+
+
 async def probe_http(resources: Resources, target: HttpTarget) -> Observation:
-    """GET the endpoint and judge status code and body."""
-    response = await resources.http(verify=target.verify).get(target.url, headers=target.headers)
-    ok = response.is_success
-    status = Status.OK if ok else Status.CRIT
-    return Observation(status, f"{response.status_code} {response.reason_phrase}")
+    """GET the endpoint and judge status code, body and certificate."""
+    client = resources.http(verify=target.verify)
+    answer = await _fetch(client, target)
+    return judge(answer, target)
+
+
+async def _fetch(client: httpx.AsyncClient, target: HttpTarget) -> _Answer:
+    request = client.build_request("GET", target.url, headers=target.headers or None)
+    visited = {request.url}
+    redirects = 0
+    while True:
+        try:
+            response = await client.send(request, stream=True, follow_redirects=False)
+        except (httpx.TransportError, ssl.SSLError) as exc:
+            ssl_error = tls.find_ssl_error(exc)
+            if ssl_error is not None:
+                raise await _tls_failure(request.url, ssl_error) from exc
+            raise
+        try:
+            next_request = response.next_request
+            if next_request is not None:
+                redirects += 1
+                if next_request.url in visited:
+                    raise ProbeFailure(
+                        ErrorType.PROTOCOL, f"redirect loop (after {redirects} redirects)"
+                    )
+                if redirects > client.max_redirects:
+                    raise ProbeFailure(
+                        ErrorType.PROTOCOL, f"too many redirects (more than {client.max_redirects})"
+                    )
+                visited.add(next_request.url)
+                request = next_request
+                continue
+            body, truncated = await _read_capped(response, target.max_body)
+            return _Answer(
+                status_code=response.status_code,
+                reason=response.reason_phrase,
+                content_type=response.headers.get("content-type"),
+                body=body,
+                truncated=truncated,
+                redirects=redirects,
+                certificate=_certificate(response),
+            )
+        finally:
+            # Closing an unfinished response drops its connection: the rest is never read.
+            await response.aclose()
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of the body (decompressed if the server compressed it anyway),
+    and whether there was more."""
+    try:
+        # A response built in memory (a mocked transport) is read and decoded already.
+        content = response.content
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        return content[:limit], len(content) > limit
+    chunks: list[bytes] = []
+    size = 0
+    truncated = False
+    async for chunk in response.aiter_raw():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            truncated = size > limit
+            break
+    body = b"".join(chunks)
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "deflate"):
+        # We ask for identity; a server that compresses anyway gets a capped inflate.
+        try:
+            inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+            inflated = inflater.decompress(body, limit)
+            return inflated, truncated or bool(inflater.unconsumed_tail)
+        except zlib.error:
+            return body[:limit], truncated
+    return body[:limit], truncated
+
+
+def _certificate(response: httpx.Response) -> tls.Certificate | None:
+    if response.url.scheme != "https":
+        return None
+    stream = response.extensions.get("network_stream")
+    if stream is None:  # a mocked transport
+        return None
+    return tls.from_ssl_object(stream.get_extra_info("ssl_object"))
+
+
+async def _tls_failure(url: httpx.URL, error: ssl.SSLError) -> ProbeFailure:
+    """A TLS failure worded with its reason and, when verification failed, the certificate."""
+    reason = tls.verify_reason(error)
+    details: dict[str, Any] = {"tls_error": reason}
+    message = f"TLS error: {reason}"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        port = url.port or 443
+        certificate = await tls.fetch_unverified(url.host, port)
+        if certificate is not None:
+            message += f" (issuer {certificate.issuer}; subject {certificate.subject})"
+            details.update(certificate.details())
+    return ProbeFailure(ErrorType.TLS, message, details)
+
+
+def judge(answer: _Answer, target: HttpTarget) -> Observation:
+    """The verdict on an answer: status code, then the body, then the certificate."""
+    headline = f"{answer.status_code} {answer.reason}".strip()
+    details: dict[str, Any] = {"http_status": answer.status_code}
+    if answer.redirects:
+        details["redirects"] = answer.redirects
+    parsed = health_bodies.parse(answer.status_code, answer.content_type, answer.body)
+    if parsed is None:
+        if answer.body:
+            details["body"] = _excerpt(answer.body)
+    else:
+        details["format"] = parsed.format
+        if parsed.dependencies:
+            details["dependencies"] = {
+                name: str(dep.status) for name, dep in parsed.dependencies.items()
+            }
+            messages = {n: d.message for n, d in parsed.dependencies.items() if d.message}
+            if messages:
+                details["dependency_messages"] = messages
+    if answer.truncated:
+        details["body_truncated"] = True
+
+    if 200 <= answer.status_code < 300:
+        # A body that says it is degraded or down outranks the 2xx; "unknown" does not
+        # (Spring Boot answers UNKNOWN with 200 when it cannot tell).
+        body_status = parsed.status if parsed is not None else Status.OK
+        status: Status = body_status if body_status in (Status.WARN, Status.CRIT) else Status.OK
+    else:
+        status = Status.CRIT
+    summary = headline
+    if parsed is not None and status.failing:
+        summary += ": " + _describe_failures(parsed)
+
+    if answer.certificate is not None:
+        details.update(answer.certificate.details())
+        left = answer.certificate.seconds_left()
+        cert_status = target.cert_expiry.judge(left)
+        if cert_status.failing:
+            status = worst((status, cert_status))
+            days = left / 86400.0
+            summary += (
+                f"; certificate expired {-days:.1f} days ago"
+                if days < 0
+                else f"; certificate expires in {days:.1f} days"
+            )
+    return Observation(status, summary, details)
+
+
+def _describe_failures(parsed: health_bodies.HealthBody) -> str:
+    failing = parsed.failing()
+    if not failing:
+        return f"body says {_WORDS.get(parsed.status, str(parsed.status))}"
+    named = [f"{name} {_WORDS[dep.status]}" for name, dep in failing[:_NAMED_FAILURES]]
+    if len(failing) > _NAMED_FAILURES:
+        named.append(f"and {len(failing) - _NAMED_FAILURES} more")
+    return ", ".join(named)
+
+
+def _excerpt(body: bytes) -> str:
+    text = " ".join(body.decode("utf-8", errors="replace").split())
+    return text if len(text) <= BODY_EXCERPT else text[: BODY_EXCERPT - 1] + "…"
