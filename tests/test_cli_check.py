@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +13,11 @@ import jsonschema
 import pytest
 
 from opsdash.cli import main
+from tests.loopback import Platform, Routes
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parent.parent / "opsdash/schemas/check-v1.json").read_text()
 )
-
-# path -> (status code, content type, body); the tests change it between runs.
-Routes = dict[str, tuple[int, str, bytes]]
 
 HEALTHY: Routes = {
     "/health": (200, "application/json", b'{"status":"ok"}'),
@@ -38,47 +34,6 @@ REDIS_DOWN = (
     b'{"status":"error","info":{},"error":{"redis":{"status":"down","message":"ECONNREFUSED"}},'
     b'"details":{"redis":{"status":"down","message":"ECONNREFUSED"}}}',
 )
-
-
-class Platform:
-    """Loopback HTTP services whose answers a test can change; counts requests."""
-
-    def __init__(self) -> None:
-        self.routes: dict[int, Routes] = {}
-        self.hits = 0
-        self.servers: list[ThreadingHTTPServer] = []
-
-    def add(self, routes: Routes) -> str:
-        platform = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                platform.hits += 1
-                port = self.server.server_address[1]
-                status, content_type, body = platform.routes[port].get(
-                    self.path, (404, "text/plain", b"not found")
-                )
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        port = server.server_address[1]
-        self.routes[port] = dict(routes)
-        self.servers.append(server)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{port}"
-
-    def close(self) -> None:
-        for server in self.servers:
-            server.shutdown()
-            server.server_close()
 
 
 @pytest.fixture
@@ -225,17 +180,15 @@ def test_wait_reruns_until_everything_is_ok(
     port = int(url.rsplit(":", 1)[1])
     registry = write_registry(tmp_path, {"api": {"url": url}})
 
-    # The service recovers after its first readiness answer: flip the route on the first hit.
-    original = platform.routes[port]
+    # The service recovers after its first readiness answer.
 
-    class Recovering(dict[str, tuple[int, str, bytes]]):
-        def get(self, key: str, default: Any = None) -> Any:
-            answer = original.get(key, default)
-            if key == "/ready":
-                original["/ready"] = HEALTHY["/ready"]
-            return answer
+    answers = iter([REDIS_DOWN])
 
-    platform.routes[port] = Recovering()
+    def ready() -> tuple[int, str, bytes]:
+        answer = next(answers, HEALTHY["/ready"])
+        return answer if not callable(answer) else answer()
+
+    platform.routes[port]["/ready"] = ready
     code, out, err = run(capsys, "check", "-r", str(registry), "--json", "--wait", "20s")
     assert code == 0
     assert json.loads(out)["status"] == "ok"
