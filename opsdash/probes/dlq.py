@@ -1,11 +1,431 @@
-"""Dead-letter queue depth probes (stub: to be built under issue 4)."""
+"""Dead-letter queue depth: the ``<worker>.dlq`` check, from whichever source the registry names.
+
+Sources (``dlq.source``) and what each can tell besides the depth:
+
+==============  ===================================  ============================================
+source          depth                                also
+==============  ===================================  ============================================
+redis-list      ``LLEN key``
+redis-zset      ``ZCARD key``                        oldest's age, when ``score_time`` says the
+                                                     score is a time (s or ms)
+redis-stream    ``XLEN key``                         oldest entry's age (its id is its time);
+                                                     pending entries per group and consumer
+                                                     (``XINFO GROUPS``, ``XPENDING``)
+bullmq          the ``failed`` count                 every state's count; oldest failure's age
+rabbitmq        ``messages`` (management API)        ready, unacked, consumers, rates; head
+                                                     message's age when it carries a timestamp
+sql             a query returning one integer
+mongo           ``count_documents(filter)``
+http-json       a number at a dotted path
+==============  ===================================  ============================================
+
+A probe reads once and judges the depth. Growth needs history, so it is :func:`derive`'s job:
+with earlier results it computes growth per minute over the last :data:`WINDOW_S` seconds,
+judges it, and estimates when the depth will cross its crit threshold (``eta_crit_s``); with
+none (a one-shot ``check``) the summary says growth is not known yet, which is not an error.
+
+Redis sources go through the datastore's :class:`~opsdash.probes.redis_batch.RedisBatcher`:
+all the Redis commands of a round's DLQ checks share one pipeline per Redis.
+"""
 
 from __future__ import annotations
 
-from opsdash.plan import Planned
-from opsdash.registry.model import Dlq, Registry, Worker
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+from opsdash.plan import Derive, Planned
+from opsdash.probes.queue_sources import (
+    Unjudgeable,
+    as_number,
+    dotted,
+    fetch,
+    figure,
+    human_duration,
+    parse_json,
+    text,
+)
+from opsdash.rates import Sample, gauge_growth, seconds_until, window
+from opsdash.redact import redact_url
+from opsdash.registry.model import (
+    BullmqDlq,
+    DlqBase,
+    HttpJsonDlq,
+    MongoDatastore,
+    MongoDlq,
+    PostgresDatastore,
+    RabbitmqDlq,
+    RedisDatastore,
+    RedisKeyDlq,
+    Registry,
+    SqlDlq,
+    Worker,
+)
+from opsdash.resources import Resources
+from opsdash.results import CheckResult, ErrorType, Observation, ProbeFailure
+from opsdash.status import Status, worst
+
+if TYPE_CHECKING:
+    from opsdash.probes.redis_batch import RedisBatcher
+
+D = TypeVar("D", RedisDatastore, PostgresDatastore, MongoDatastore)
+
+WINDOW_S = 300.0
+"""Growth is measured over the last five minutes of samples (or the last two samples)."""
 
 
-def plan(name: str, worker: Worker, dlq: Dlq, registry: Registry) -> Planned:
-    """The ``<worker>.dlq`` check."""
-    raise NotImplementedError
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one read of a DLQ source found."""
+
+    depth: int
+    oldest_at: float | None = None
+    """When the oldest dead letter arrived (seconds since the epoch), if the source can tell."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Source-specific figures, shown as details."""
+    notes: tuple[str, ...] = ()
+    """Short phrases worth a place in the summary (``3 pending in group replay``)."""
+
+
+Reader = Callable[[Resources], Awaitable[Reading]]
+
+
+def plan(name: str, worker: Worker, dlq: DlqBase, registry: Registry) -> Planned:
+    """The ``<worker>.dlq`` check: its probe, a password-free target and its derive step."""
+    reader, target = _source(dlq, worker, registry)
+
+    async def probe(resources: Resources) -> Observation:
+        return await probe_dlq(resources, reader, dlq)
+
+    return Planned(
+        check="dlq",
+        kind="dlq",
+        target=target,
+        probe=probe,
+        judge_latency=False,
+        derive=make_derive(dlq),
+    )
+
+
+async def probe_dlq(resources: Resources, reader: Reader, dlq: DlqBase) -> Observation:
+    """Read the source once and judge the depth (growth is :func:`derive`'s job)."""
+    source = getattr(dlq, "source", "")
+    try:
+        reading = await reader(resources)
+    except Unjudgeable as exc:
+        unread = {"source": source, "depth": None, "sampled_at": time.time()}
+        return Observation(Status.UNKNOWN, str(exc), unread)
+    sampled_at = time.time()
+    oldest_age = None if reading.oldest_at is None else max(0.0, sampled_at - reading.oldest_at)
+    details: dict[str, Any] = {
+        "source": source,
+        "depth": reading.depth,
+        "oldest_age_s": None if oldest_age is None else round(oldest_age, 1),
+        "growth_per_min": None,
+        "eta_crit_s": None,
+        "window_s": None,
+        "sampled_at": sampled_at,
+        "notes": list(reading.notes),
+        **reading.extra,
+    }
+    status = dlq.depth.judge(reading.depth)
+    return Observation(status, _summary(dlq, details), details)
+
+
+def _summary(dlq: DlqBase, details: Mapping[str, Any]) -> str:
+    depth = details["depth"]
+    parts = [f"{depth} dead letter{'' if depth == 1 else 's'}"]
+    if dlq.depth.crit is not None and depth >= dlq.depth.crit:
+        parts[0] += f" (crit at {figure(dlq.depth.crit)})"
+    elif dlq.depth.warn is not None and depth >= dlq.depth.warn:
+        parts[0] += f" (warn at {figure(dlq.depth.warn)})"
+    if details.get("oldest_age_s") is not None:
+        parts.append(f"oldest {human_duration(details['oldest_age_s'])}")
+    growth = details.get("growth_per_min")
+    if growth is None:
+        parts.append("growth not known yet")
+    else:
+        parts.append(f"{'+' if growth >= 0 else ''}{figure(growth)}/min")
+        eta = details.get("eta_crit_s")
+        if eta is not None and eta > 0:
+            parts.append(f"crit in ~{human_duration(eta)}")
+    parts.extend(details.get("notes") or ())
+    return "; ".join(parts)
+
+
+# --- history ----------------------------------------------------------------------------
+
+
+def _depth_sample(result: CheckResult) -> Sample | None:
+    depth = result.details.get("depth")
+    if result.error is not None or not isinstance(depth, int | float):
+        return None
+    at = result.details.get("sampled_at")
+    return Sample(
+        float(at) if isinstance(at, int | float) else result.started_at.timestamp(), depth
+    )
+
+
+def make_derive(dlq: DlqBase, *, span: float = WINDOW_S) -> Derive:
+    """The derive step of a DLQ check: growth per minute over ``span``, judged by
+    ``dlq.growth``, and the time until the depth crosses ``dlq.depth.crit``."""
+
+    def derive(current: CheckResult, history: Sequence[CheckResult]) -> CheckResult:
+        latest = _depth_sample(current)
+        if latest is None:
+            return current
+        samples = [s for s in map(_depth_sample, history) if s is not None and s.at < latest.at]
+        recent = window([*samples, latest], span)
+        if len(recent) < 2:
+            return current
+        growth = gauge_growth(recent[0], recent[-1])
+        if growth is None:
+            return current
+        eta = seconds_until(latest.value, growth, dlq.depth.crit)
+        details = {
+            **current.details,
+            "growth_per_min": round(growth, 3),
+            "eta_crit_s": None if eta is None else round(eta, 1),
+            "window_s": round(recent[-1].at - recent[0].at, 1),
+        }
+        status = worst((dlq.depth.judge(latest.value), dlq.growth.judge(growth)))
+        return replace(current, status=status, summary=_summary(dlq, details), details=details)
+
+    return derive
+
+
+# --- sources ----------------------------------------------------------------------------
+
+
+def _source(dlq: DlqBase, worker: Worker, registry: Registry) -> tuple[Reader, str]:
+    """The reader of ``dlq`` and its target (passwords masked)."""
+    timeout = worker.timeout or registry.defaults.timeout
+    if isinstance(dlq, RedisKeyDlq):
+        datastore = _datastore(registry, dlq.datastore, RedisDatastore)
+        verb = {"redis-list": "LLEN", "redis-zset": "ZCARD", "redis-stream": "XLEN"}[dlq.source]
+        target = f"{redact_url(datastore.url)} {verb} {dlq.key}"
+        return _redis_key_reader(dlq, datastore), target
+    if isinstance(dlq, BullmqDlq):
+        datastore = _datastore(registry, dlq.datastore, RedisDatastore)
+        target = f"{redact_url(datastore.url)} bullmq {dlq.prefix}:{dlq.queue}"
+        return _bullmq_reader(dlq, datastore), target
+    if isinstance(dlq, RabbitmqDlq):
+        url = rabbitmq_queue_url(dlq)
+        return _rabbitmq_reader(dlq, url, registry.defaults.max_body), redact_url(url)
+    if isinstance(dlq, SqlDlq):
+        pg = _datastore(registry, dlq.datastore, PostgresDatastore)
+        return _sql_reader(dlq, pg), f"{redact_url(pg.dsn)} (query)"
+    if isinstance(dlq, MongoDlq):
+        mongo = _datastore(registry, dlq.datastore, MongoDatastore)
+        where = f"{dlq.database}.{dlq.collection}" if dlq.database else dlq.collection
+        return _mongo_reader(dlq, mongo, timeout), f"{redact_url(mongo.uri)} {where}"
+    if isinstance(dlq, HttpJsonDlq):
+        return _http_json_reader(dlq, registry.defaults.max_body), redact_url(dlq.url)
+    raise TypeError(f"unknown DLQ source {type(dlq).__name__}")  # the model forbids it
+
+
+def _datastore(registry: Registry, name: str, kind: type[D]) -> D:
+    found = registry.datastores.get(name)
+    if not isinstance(found, kind):
+        # The registry's reference check reports this at load time; guard anyway.
+        raise ValueError(f"datastore {name!r} is not a {kind.__name__}")
+    return found
+
+
+def _redis_error(exc: Exception, key: str, kind: str) -> ProbeFailure:
+    message = str(exc)
+    if "WRONGTYPE" in message:
+        return ProbeFailure(ErrorType.CONFIG, f"key {key!r} does not hold a {kind}")
+    return ProbeFailure(ErrorType.PROTOCOL, f"Redis error on {key!r}: {message}")
+
+
+def _redis_key_reader(dlq: RedisKeyDlq, datastore: RedisDatastore) -> Reader:
+    from redis.exceptions import ResponseError
+
+    from opsdash.probes.redis_batch import cmd, redis_batcher
+
+    kind = dlq.source.removeprefix("redis-")
+
+    async def read(resources: Resources) -> Reading:
+        batcher = await redis_batcher(resources, dlq.datastore, datastore)
+        try:
+            if dlq.source == "redis-list":
+                (depth,) = await batcher.execute(cmd("llen", dlq.key))
+                return Reading(int(depth))
+            if dlq.source == "redis-zset":
+                depth, first = await batcher.execute(
+                    cmd("zcard", dlq.key), cmd("zrange", dlq.key, 0, 0, withscores=True)
+                )
+                scale = {"s": 1.0, "ms": 1000.0}.get(dlq.score_time or "")
+                oldest_at = float(first[0][1]) / scale if first and scale else None
+                return Reading(int(depth), oldest_at)
+            return await _read_stream(batcher, dlq.key)
+        except ResponseError as exc:
+            raise _redis_error(exc, dlq.key, kind) from None
+
+    return read
+
+
+async def _read_stream(batcher: RedisBatcher, key: str) -> Reading:
+    from opsdash.probes.redis_batch import cmd
+
+    depth, first, exists = await batcher.execute(
+        cmd("xlen", key), cmd("xrange", key, "-", "+", count=1), cmd("exists", key)
+    )
+    oldest_at = None
+    if first:
+        entry_id = text(first[0][0])
+        oldest_at = int(entry_id.split("-", 1)[0]) / 1000.0
+    groups: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    if int(exists):
+        (infos,) = await batcher.execute(cmd("xinfo_groups", key))
+        names = [text(info["name"]) for info in infos]
+        pendings = await batcher.execute(*(cmd("xpending", key, group) for group in names))
+        for info, group, pending in zip(infos, names, pendings, strict=True):
+            consumers = {text(c["name"]): int(c["pending"]) for c in pending["consumers"]}
+            lag = info.get("lag")
+            groups[group] = {
+                "pending": int(pending["pending"]),
+                "consumers": consumers,
+                "lag": None if lag is None else int(lag),
+            }
+            if pending["pending"]:
+                notes.append(f"{pending['pending']} pending in group {group}")
+    return Reading(int(depth), oldest_at, {"groups": groups}, tuple(notes))
+
+
+def _bullmq_reader(dlq: BullmqDlq, datastore: RedisDatastore) -> Reader:
+    from redis.exceptions import ResponseError
+
+    from opsdash.probes.bullmq import read_counts
+    from opsdash.probes.redis_batch import redis_batcher
+
+    async def read(resources: Resources) -> Reading:
+        batcher = await redis_batcher(resources, dlq.datastore, datastore)
+        try:
+            found = await read_counts(batcher, dlq.prefix, dlq.queue)
+        except ResponseError as exc:
+            raise _redis_error(exc, f"{dlq.prefix}:{dlq.queue}:*", "BullMQ key") from None
+        if not found.exists:
+            raise Unjudgeable(f"no BullMQ queue {dlq.queue!r} under prefix {dlq.prefix!r}")
+        counts = found.counts
+        notes = [f"{counts['wait']} waiting", f"{counts['active']} active",
+                 f"{counts['delayed']} delayed"]  # fmt: skip
+        if found.paused:
+            notes.append("queue paused")
+        extra = {"counts": counts, "paused": found.paused, "queue": f"{dlq.prefix}:{dlq.queue}"}
+        return Reading(counts["failed"], found.oldest_failed_at, extra, tuple(notes))
+
+    return read
+
+
+def rabbitmq_queue_url(dlq: RabbitmqDlq) -> str:
+    """The management API URL of the queue; vhost and name percent-encoded (``/`` is ``%2f``)."""
+    vhost = quote(dlq.vhost, safe="")
+    name = quote(dlq.queue, safe="")
+    return f"{dlq.management_url.rstrip('/')}/api/queues/{vhost}/{name}"
+
+
+def _rabbitmq_reader(dlq: RabbitmqDlq, url: str, max_body: int) -> Reader:
+    async def read(resources: Resources) -> Reading:
+        body = await fetch(
+            resources.http(),
+            url,
+            max_body=max_body,
+            auth=(dlq.username, dlq.password),
+            what=f"queue {dlq.queue!r} in vhost {dlq.vhost!r}",
+        )
+        doc = parse_json(body, "RabbitMQ's answer")
+        if not isinstance(doc, Mapping):
+            raise Unjudgeable("RabbitMQ's answer is not a queue object")
+        if "messages" not in doc:
+            # A queue declared a moment ago has no statistics until the next emission.
+            raise Unjudgeable(f"RabbitMQ has no message count for {dlq.queue!r} yet")
+        depth = int(as_number(doc["messages"], "messages"))
+        stats = doc.get("message_stats") or {}
+        extra = {
+            "messages_ready": _optional_number(doc, "messages_ready"),
+            "messages_unacknowledged": _optional_number(doc, "messages_unacknowledged"),
+            "consumers": _optional_number(doc, "consumers"),
+            "state": doc.get("state"),
+            "publish_rate": _optional_number(stats, "publish_details.rate"),
+            "deliver_rate": _optional_number(stats, "deliver_get_details.rate"),
+        }
+        head = _optional_number(doc, "head_message_timestamp")
+        notes = []
+        if extra["messages_unacknowledged"]:
+            notes.append(f"{figure(extra['messages_unacknowledged'])} unacknowledged")
+        if doc.get("state") not in (None, "running", "idle"):
+            notes.append(f"queue {doc['state']}")
+        return Reading(depth, head, extra, tuple(notes))
+
+    return read
+
+
+def _optional_number(document: Any, path: str) -> float | None:
+    try:
+        return as_number(dotted(document, path), path)
+    except Unjudgeable:
+        return None
+
+
+def _sql_reader(dlq: SqlDlq, datastore: PostgresDatastore) -> Reader:
+    async def read(resources: Resources) -> Reading:
+        import asyncpg
+
+        from opsdash.probes.clients import postgres_pool
+
+        pool = await postgres_pool(resources, dlq.datastore, datastore)
+        try:
+            async with pool.acquire() as connection, connection.transaction(readonly=True):
+                value = await connection.fetchval(dlq.query)
+        except asyncpg.PostgresError as exc:
+            # Class 42 (syntax error, undefined table...) and 25006 (the query tried to
+            # write in the read-only transaction) are the registry's query: config.
+            sqlstate = str(getattr(exc, "sqlstate", ""))
+            if sqlstate.startswith("42") or sqlstate == "25006":
+                raise ProbeFailure(ErrorType.CONFIG, f"DLQ query failed: {exc}") from None
+            raise
+        if value is None:
+            raise Unjudgeable("the DLQ query returned no value")
+        number = as_number(value, "the DLQ query's result")
+        if not number.is_integer():
+            raise Unjudgeable(f"the DLQ query returned {number}, not a whole count")
+        return Reading(int(number))
+
+    return read
+
+
+def _mongo_reader(dlq: MongoDlq, datastore: MongoDatastore, timeout: float) -> Reader:
+    async def read(resources: Resources) -> Reading:
+        from pymongo.errors import ConfigurationError
+
+        from opsdash.probes.clients import mongo_client
+
+        client = await mongo_client(resources, dlq.datastore, datastore, timeout=timeout)
+        try:
+            database = client[dlq.database] if dlq.database else client.get_default_database()
+        except ConfigurationError:
+            raise ProbeFailure(
+                ErrorType.CONFIG, "no database: set dlq.database or name one in the URI"
+            ) from None
+        count = await database[dlq.collection].count_documents(dict(dlq.filter))
+        return Reading(int(count))
+
+    return read
+
+
+def _http_json_reader(dlq: HttpJsonDlq, max_body: int) -> Reader:
+    async def read(resources: Resources) -> Reading:
+        body = await fetch(
+            resources.http(), dlq.url, max_body=max_body, headers=dlq.headers, what="JSON"
+        )
+        value = as_number(dotted(parse_json(body), dlq.path), dlq.path)
+        if value < 0 or not value.is_integer():
+            raise Unjudgeable(f"{dlq.path} is {figure(value)}, not a count")
+        return Reading(int(value))
+
+    return read

@@ -1,11 +1,351 @@
-"""Worker retry metrics probes (stub: to be built under issue 4)."""
+"""Worker retry metrics: the ``<worker>.retries`` check.
+
+A probe scrapes the worker's counters once (``retries``, ``failures``, ``processed``,
+``dead_letters``, whichever the registry names) from one of three sources:
+
+- ``prometheus``: the worker's ``/metrics``, parsed by ``prometheus_client``; each figure is a
+  series selector (``worker_retries_total{worker="allocation-worker"}``), matching series
+  summed (see :mod:`opsdash.probes.promtext`); ``process_start_time_seconds``, when exposed,
+  marks restarts;
+- ``redis-hash``: fields of one hash (``HMGET``, through the datastore's pipeline batcher);
+- ``http-json``: dotted paths into a JSON document.
+
+Judging, the same function for both cases (:func:`judge`):
+
+- one sample (a one-shot ``check``): the retry ratio from the counters as scraped, i.e.
+  retries / processed since the worker started; nothing processed means no ratio, which is ok;
+- with history (:func:`make_derive`): retries, failures and dead letters per minute and the
+  retry ratio over the last :data:`WINDOW_S` seconds; a counter that dropped, or a changed
+  start time, is a restart and counts from zero (:mod:`opsdash.rates`), never a negative or
+  huge rate. Retries with nothing processed in the window is the worst ratio there is.
+
+A configured figure the source does not have (no such series, field or path), or an answer
+that is not an exposition / JSON at all, gives ``unknown`` with a plain summary.
+"""
 
 from __future__ import annotations
 
-from opsdash.plan import Planned
-from opsdash.registry.model import Metrics, Registry, Worker
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from opsdash.plan import Derive, Planned
+from opsdash.probes.queue_sources import (
+    MissingPath,
+    Unjudgeable,
+    as_number,
+    dotted,
+    fetch,
+    figure,
+    human_duration,
+    parse_json,
+)
+from opsdash.rates import Sample, increase_over, per_minute, ratio_percent, window
+from opsdash.redact import redact_url
+from opsdash.registry.model import (
+    HttpJsonMetrics,
+    MetricsBase,
+    PrometheusMetrics,
+    RedisDatastore,
+    RedisHashMetrics,
+    Registry,
+    Worker,
+)
+from opsdash.resources import Resources
+from opsdash.results import CheckResult, ErrorType, Observation, ProbeFailure
+from opsdash.status import Status, worst
+
+WINDOW_S = 300.0
+"""Rates and the retry ratio are measured over the last five minutes of samples."""
+
+METRICS_MAX_BODY = 4 * 1024 * 1024
+"""A ``/metrics`` page with histograms per route runs to hundreds of KiB; past 4 MiB it is not
+a worker's page any more (and the cap still bounds memory)."""
+
+FIGURES = ("retries", "failures", "processed", "dead_letters")
+"""The counters a worker may expose, in the order they are shown."""
+
+NO_DLQ = "none (by design)"
+
+_ACCEPT = "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
 
 
-def plan(name: str, worker: Worker, metrics: Metrics, registry: Registry) -> Planned:
-    """The ``<worker>.retries`` check."""
-    raise NotImplementedError
+@dataclass(frozen=True, slots=True)
+class Scrape:
+    """One reading of a worker's counters."""
+
+    values: Mapping[str, float | None]
+    """Each configured figure's value; ``None`` when the source does not have it."""
+    started: float | None = None
+    """The worker's start time, when the source tells (a restart marker)."""
+    kind: str = "series"
+    """What the figures are called in this source, for a summary naming missing ones."""
+
+
+Reader = Callable[[Resources], Awaitable[Scrape]]
+
+
+def plan(name: str, worker: Worker, metrics: MetricsBase, registry: Registry) -> Planned:
+    """The ``<worker>.retries`` check: probe, target and derive step."""
+    reader, target = _source(metrics, registry)
+    context = _Context(
+        metrics=metrics,
+        max_attempts=worker.max_attempts,
+        dlq=NO_DLQ if worker.dlq is None else f"{name}.dlq",
+    )
+
+    async def probe(resources: Resources) -> Observation:
+        return await probe_metrics(resources, reader, context)
+
+    return Planned(
+        check="retries",
+        kind="retries",
+        target=target,
+        probe=probe,
+        judge_latency=False,
+        derive=make_derive(context),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    metrics: MetricsBase
+    max_attempts: int | None
+    dlq: str
+
+
+def configured(metrics: MetricsBase) -> dict[str, str]:
+    """The figures the registry names, with their selector / field / path."""
+    return {f: getattr(metrics, f) for f in FIGURES if getattr(metrics, f) is not None}
+
+
+async def probe_metrics(resources: Resources, reader: Reader, context: _Context) -> Observation:
+    """Scrape once and judge from the counters as scraped."""
+    base: dict[str, Any] = {
+        "source": getattr(context.metrics, "source", ""),
+        "max_attempts": context.max_attempts,
+        "dlq": context.dlq,
+    }
+    try:
+        scrape = await reader(resources)
+    except Unjudgeable as exc:
+        return Observation(Status.UNKNOWN, str(exc), {**base, "sampled_at": time.time()})
+    details: dict[str, Any] = {
+        **base,
+        **{f"{f}_total": scrape.values.get(f) for f in FIGURES},
+        "started_at": scrape.started,
+        "sampled_at": time.time(),
+    }
+    wanted = configured(context.metrics)
+    missing = [wanted[f] for f in wanted if scrape.values.get(f) is None]
+    if missing:
+        details["missing"] = missing
+        summary = f"{scrape.kind} not found: {', '.join(missing)}"
+        return Observation(Status.UNKNOWN, summary, details)
+    status, summary, derived = judge(context, [details])
+    return Observation(status, summary, {**details, **derived})
+
+
+# --- judging ----------------------------------------------------------------------------
+
+
+def _samples(points: Sequence[Mapping[str, Any]], name: str) -> list[Sample]:
+    return [
+        Sample(point["sampled_at"], point[f"{name}_total"], point.get("started_at"))
+        for point in points
+        if isinstance(point.get(f"{name}_total"), int | float)
+    ]
+
+
+def judge(
+    context: _Context, points: Sequence[Mapping[str, Any]]
+) -> tuple[Status, str, dict[str, Any]]:
+    """Status, summary and derived figures from scraped points (oldest first, the current one
+    last): over the window when there are two or more, else since the worker started."""
+    metrics = context.metrics
+    current = points[-1]
+    derived: dict[str, Any] = {f"{f}_per_min": None for f in FIGURES}
+    parts: list[str] = []
+    statuses = [Status.OK]
+    if len(points) >= 2:
+        span = points[-1]["sampled_at"] - points[0]["sampled_at"]
+        increases = {f: increase_over(_samples(points, f)) for f in configured(metrics)}
+        for name, increase in increases.items():
+            derived[f"{name}_per_min"] = _round(per_minute(increase, span))
+        retries, processed = increases.get("retries"), increases.get("processed")
+        ratio = None if retries is None or processed is None else ratio_percent(retries, processed)
+        derived.update(retry_ratio_pct=_round(ratio), ratio_basis="window", window_s=round(span, 1))
+        rates = [
+            f"{label} {figure(derived[f'{name}_per_min'])}/min"
+            for name, label in (
+                ("retries", "retries"),
+                ("failures", "failures"),
+                ("dead_letters", "dead letters"),
+            )
+            if derived[f"{name}_per_min"] is not None
+        ]
+        if rates:
+            parts.append(", ".join(rates))
+        basis = f"over {human_duration(span)}"
+        if ratio is not None:
+            parts.append(f"retry ratio {figure(ratio)}% {basis}")
+            statuses.append(metrics.retry_ratio.judge(ratio))
+        elif retries and processed == 0:
+            parts.append(f"retrying with nothing processed {basis}")
+            statuses.append(metrics.retry_ratio.judge(float("inf")))
+        statuses.append(metrics.retry_rate.judge(derived["retries_per_min"]))
+        statuses.append(metrics.failure_rate.judge(derived["failures_per_min"]))
+    else:
+        retries, processed = current.get("retries_total"), current.get("processed_total")
+        ratio = None if retries is None or processed is None else ratio_percent(retries, processed)
+        derived.update(retry_ratio_pct=_round(ratio), ratio_basis="since start", window_s=None)
+        if ratio is not None:
+            parts.append(
+                f"retry ratio {figure(ratio)}% since start "
+                f"({figure(retries or 0)} retries / {figure(processed or 0)} processed)"
+            )
+            statuses.append(metrics.retry_ratio.judge(ratio))
+        elif processed == 0:
+            parts.append("no jobs processed yet")
+        parts.append("rates not known yet")
+    if context.max_attempts is not None:
+        parts.append(f"up to {context.max_attempts} attempts")
+    if context.dlq == NO_DLQ:
+        parts.append("no DLQ (by design)")
+    return worst(statuses), "; ".join(parts), derived
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _point(result: CheckResult) -> Mapping[str, Any] | None:
+    details = result.details
+    if result.error is not None or details.get("missing") or "retries_total" not in details:
+        return None
+    if not isinstance(details.get("sampled_at"), int | float):
+        return None
+    return details
+
+
+def make_derive(context: _Context, *, span: float = WINDOW_S) -> Derive:
+    """Re-judge a fresh scrape with the earlier ones: rates and ratio over ``span``."""
+
+    def derive(current: CheckResult, history: Sequence[CheckResult]) -> CheckResult:
+        latest = _point(current)
+        if latest is None:
+            return current
+        earlier = [
+            p
+            for p in map(_point, history)
+            if p is not None and p["sampled_at"] < latest["sampled_at"]
+        ]
+        times = [Sample(p["sampled_at"], 0.0) for p in [*earlier, latest]]
+        kept = {sample.at for sample in window(times, span)}
+        points = [p for p in [*earlier, latest] if p["sampled_at"] in kept]
+        if len(points) < 2:
+            return current
+        status, summary, derived = judge(context, points)
+        return replace(
+            current, status=status, summary=summary, details={**current.details, **derived}
+        )
+
+    return derive
+
+
+# --- sources ----------------------------------------------------------------------------
+
+
+def _source(metrics: MetricsBase, registry: Registry) -> tuple[Reader, str]:
+    if isinstance(metrics, PrometheusMetrics):
+        return _prometheus_reader(metrics), redact_url(metrics.url)
+    if isinstance(metrics, RedisHashMetrics):
+        datastore = registry.datastores.get(metrics.datastore)
+        if not isinstance(datastore, RedisDatastore):
+            raise ValueError(f"datastore {metrics.datastore!r} is not a redis datastore")
+        target = f"{redact_url(datastore.url)} HMGET {metrics.key}"
+        return _redis_hash_reader(metrics, datastore), target
+    if isinstance(metrics, HttpJsonMetrics):
+        return _http_json_reader(metrics, registry.defaults.max_body), redact_url(metrics.url)
+    raise TypeError(f"unknown metrics source {type(metrics).__name__}")  # the model forbids it
+
+
+def _prometheus_reader(metrics: PrometheusMetrics) -> Reader:
+    from opsdash.probes.promtext import START_TIME_SERIES, Selector, parse
+
+    selectors: dict[str, Selector] = {}
+    problems: list[str] = []
+    for name, text in configured(metrics).items():
+        try:
+            selectors[name] = Selector.parse(text)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+
+    async def read(resources: Resources) -> Scrape:
+        if problems:
+            raise ProbeFailure(ErrorType.CONFIG, "bad selector: " + "; ".join(problems))
+        body = await fetch(
+            resources.http(),
+            metrics.url,
+            max_body=METRICS_MAX_BODY,
+            headers={"Accept": _ACCEPT, **metrics.headers},
+            what="metrics page",
+        )
+        try:
+            exposition = parse(body.text, body.content_type)
+        except ValueError as exc:
+            snippet = body.text[:60].strip().replace("\n", " ")
+            raise Unjudgeable(f"not a Prometheus metrics page ({exc}): {snippet!r}") from None
+        values = {name: exposition.select(selector) for name, selector in selectors.items()}
+        return Scrape(values, exposition.value(START_TIME_SERIES))
+
+    return read
+
+
+def _redis_hash_reader(metrics: RedisHashMetrics, datastore: RedisDatastore) -> Reader:
+    fields = configured(metrics)
+
+    async def read(resources: Resources) -> Scrape:
+        from redis.exceptions import ResponseError
+
+        from opsdash.probes.redis_batch import cmd, redis_batcher
+
+        batcher = await redis_batcher(resources, metrics.datastore, datastore)
+        try:
+            (replies,) = await batcher.execute(cmd("hmget", metrics.key, *fields.values()))
+        except ResponseError as exc:
+            if "WRONGTYPE" in str(exc):
+                raise ProbeFailure(
+                    ErrorType.CONFIG, f"key {metrics.key!r} does not hold a hash"
+                ) from None
+            raise
+        values = {
+            name: None if reply is None else as_number(reply, f"field {field!r}")
+            for (name, field), reply in zip(fields.items(), replies, strict=True)
+        }
+        return Scrape(values, kind=f"fields of hash {metrics.key}")
+
+    return read
+
+
+def _http_json_reader(metrics: HttpJsonMetrics, max_body: int) -> Reader:
+    paths = configured(metrics)
+
+    async def read(resources: Resources) -> Scrape:
+        body = await fetch(
+            resources.http(), metrics.url, max_body=max_body, headers=metrics.headers, what="JSON"
+        )
+        document = parse_json(body)
+        values: dict[str, float | None] = {}
+        for name, path in paths.items():
+            try:
+                found = dotted(document, path)
+            except MissingPath:
+                values[name] = None
+                continue
+            # Present but not a number is a garbage answer, not a missing figure.
+            values[name] = as_number(found, path)
+        return Scrape(values, kind="JSON paths")
+
+    return read

@@ -211,6 +211,9 @@ class RedisKeyDlq(DlqBase):
     source: Literal["redis-list", "redis-zset", "redis-stream"]
     datastore: str
     key: str
+    score_time: Literal["s", "ms"] | None = None
+    """redis-zset only: the score is when the letter died, in s or ms (Sidekiq's dead set
+    is scored in seconds); gives the oldest dead letter's age."""
 
 
 class BullmqDlq(DlqBase):

@@ -1,0 +1,154 @@
+"""What the DLQ and worker-metrics sources share: capped HTTP reads, dotted JSON paths,
+numbers, and the one exception that means "an answer, but nothing to judge in it".
+
+Error handling of the sources, in one picture::
+
+    Unjudgeable          -> the probe returns an ``unknown`` Observation with a plain summary
+                            (garbage body, missing path, not a number, no such series)
+    ProbeFailure(CONFIG) -> ``unknown`` with an error (404, wrong key type, bad query)
+    ProbeFailure(AUTH)   -> ``crit`` (credentials refused)
+    ProbeFailure(PROTOCOL) / anything else -> ``crit`` via the harness's classification
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from opsdash.results import ErrorType, ProbeFailure
+
+
+class Unjudgeable(Exception):
+    """The source answered, but with nothing the check can judge (the message says why)."""
+
+
+class MissingPath(Unjudgeable):
+    """A dotted path leads nowhere in the JSON answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """An HTTP answer read within a size cap."""
+
+    status_code: int
+    content_type: str
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        """The body as text (UTF-8; undecodable bytes replaced)."""
+        return self.content.decode("utf-8", errors="replace")
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    max_body: int,
+    headers: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    what: str = "answer",
+) -> Body:
+    """GET ``url`` and read at most ``max_body`` bytes of it.
+
+    Non-2xx answers raise :class:`ProbeFailure`: 401/403 as ``auth``, 404 as ``config`` (the
+    registry names something that is not there), others as ``protocol``. A body over the cap
+    is :class:`Unjudgeable`: reading on would let one endpoint eat the process's memory.
+    """
+    async with client.stream("GET", url, headers=dict(headers or {}), auth=auth) as response:
+        code = response.status_code
+        if not 200 <= code < 300:
+            reason = f"{code} {response.reason_phrase}".strip()
+            if code in (401, 403):
+                raise ProbeFailure(ErrorType.AUTH, f"{reason}: credentials refused")
+            if code == 404:
+                raise ProbeFailure(ErrorType.CONFIG, f"{reason}: no {what} at this URL")
+            raise ProbeFailure(ErrorType.PROTOCOL, f"{reason} instead of the {what}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_body:
+                raise Unjudgeable(f"{what} larger than {max_body} bytes; not read")
+            chunks.append(chunk)
+        return Body(code, response.headers.get("content-type", ""), b"".join(chunks))
+
+
+def parse_json(body: Body, what: str = "answer") -> Any:
+    """The JSON document in ``body``; :class:`Unjudgeable` when it is not JSON."""
+    try:
+        return json.loads(body.content)
+    except (ValueError, UnicodeDecodeError):
+        snippet = body.text[:60].strip().replace("\n", " ")
+        raise Unjudgeable(f"{what} is not JSON: {snippet!r}") from None
+
+
+def dotted(document: Any, path: str) -> Any:
+    """The value at a dotted ``path`` (``queues.dlq.depth``, ``items.0.count``) in
+    ``document``; list items are addressed by index. :class:`Unjudgeable` names the first
+    part that is missing (:class:`MissingPath`)."""
+    value = document
+    walked: list[str] = []
+    for part in path.split("."):
+        walked.append(part)
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif (
+            isinstance(value, list)
+            and part.lstrip("-").isdigit()
+            and -len(value) <= int(part) < len(value)
+        ):
+            value = value[int(part)]
+        else:
+            raise MissingPath(f"no {'.'.join(walked)!r} in the JSON answer")
+    return value
+
+
+def as_number(value: Any, what: str) -> float:
+    """``value`` as a finite float: a JSON number or a numeric string (some exporters quote
+    big counters). Booleans, NaN and infinities are :class:`Unjudgeable`."""
+    if isinstance(value, bool):
+        raise Unjudgeable(f"{what} is {json.dumps(value)}, not a number")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str | bytes):
+        text = value.decode() if isinstance(value, bytes) else value
+        try:
+            number = float(text)
+        except ValueError:
+            raise Unjudgeable(f"{what} is {text[:40]!r}, not a number") from None
+    else:
+        raise Unjudgeable(f"{what} is {type(value).__name__}, not a number")
+    if not math.isfinite(number):
+        raise Unjudgeable(f"{what} is {number}, not a finite number")
+    return number
+
+
+def text(value: Any) -> str:
+    """A Redis reply (bytes or str) as text."""
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def human_duration(seconds: float) -> str:
+    """``42s``, ``12m``, ``3h 5m``, ``2d 4h``: an age or an ETA for a summary line."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def figure(value: float) -> str:
+    """A count or rate for a summary: integers plainly, others with one decimal."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"

@@ -1,0 +1,79 @@
+"""Rates from successive samples: resets never give negative or huge rates."""
+
+from __future__ import annotations
+
+import pytest
+
+from opsdash.rates import (
+    Sample,
+    counter_increase,
+    counter_rate,
+    gauge_growth,
+    increase_over,
+    per_minute,
+    ratio_percent,
+    seconds_until,
+    window,
+)
+
+
+def test_counter_increase_is_the_difference_while_the_counter_climbs() -> None:
+    assert counter_increase(10, 25) == 15
+
+
+def test_a_counter_that_dropped_was_reset_and_counts_from_zero() -> None:
+    # A worker restarted between the scrapes: 1000 -> 7 is 7 new events, not -993.
+    assert counter_increase(1000, 7) == 7
+
+
+def test_a_restart_marker_counts_from_zero_even_when_the_new_value_is_higher() -> None:
+    # Restarted and already past the old value: without the marker this would read 20.
+    assert counter_increase(5, 25, restarted=True) == 25
+
+
+def test_increase_over_a_window_loses_only_the_step_with_the_reset() -> None:
+    samples = [Sample(0, 100), Sample(60, 160), Sample(120, 10), Sample(180, 40)]
+    assert increase_over(samples) == 60 + 10 + 30
+
+
+def test_increase_over_uses_start_times_to_see_a_hidden_reset() -> None:
+    samples = [Sample(0, 10, started=1.0), Sample(60, 50, started=2.0)]
+    assert increase_over(samples) == 50
+
+
+def test_counter_rate_is_per_minute_and_needs_two_samples() -> None:
+    assert counter_rate([Sample(0, 0)]) is None
+    assert counter_rate([Sample(0, 0), Sample(30, 15)]) == pytest.approx(30.0)
+    restarted = counter_rate([Sample(0, 5000), Sample(60, 3)])
+    assert restarted == pytest.approx(3.0)
+
+
+def test_no_rate_over_a_step_that_does_not_move_forward() -> None:
+    assert per_minute(5, 0) is None
+    assert counter_rate([Sample(10, 1), Sample(10, 2)]) is None
+
+
+def test_gauge_growth_may_be_negative_when_a_queue_drains() -> None:
+    assert gauge_growth(Sample(0, 10), Sample(120, 30)) == pytest.approx(10.0)
+    assert gauge_growth(Sample(0, 30), Sample(60, 0)) == pytest.approx(-30.0)
+
+
+def test_seconds_until_the_depth_crosses_crit() -> None:
+    assert seconds_until(40, 10.0, 100) == pytest.approx(360.0)
+    assert seconds_until(120, 10.0, 100) == 0.0
+    assert seconds_until(40, 0.0, 100) is None
+    assert seconds_until(40, -3.0, 100) is None
+    assert seconds_until(40, 10.0, None) is None
+
+
+def test_ratio_without_processed_jobs_is_none_not_an_error() -> None:
+    assert ratio_percent(5, 100) == pytest.approx(5.0)
+    assert ratio_percent(5, 0) is None
+
+
+def test_window_keeps_recent_samples_and_at_least_two() -> None:
+    samples = [Sample(t, 0) for t in (0, 100, 200, 290, 300)]
+    assert [s.at for s in window(samples, 150)] == [200, 290, 300]
+    sparse = [Sample(0, 0), Sample(1000, 0)]
+    assert [s.at for s in window(sparse, 300)] == [0, 1000]
+    assert window([], 300) == []
