@@ -3,10 +3,17 @@
 Every datastore probe and every queue source that reads through a registry datastore gets its
 client here, so a process holds one pool per datastore whatever reads from it. Clients are
 created without connecting; connecting happens inside a probe, under the harness's deadline.
+
+No client retries with a backoff or sets its own long timeouts: the harness's deadline bounds
+each call, and a retry loop would turn "connection refused" into "no answer within 3s". Each
+recovers from an outage by itself (a closed connection is replaced on the next use); a caller
+whose call was cut by the deadline may ``resources.discard(key)`` with :func:`postgres_key`,
+:func:`redis_key` or :func:`mongo_key` to start from a fresh client.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from opsdash.registry.model import MongoDatastore, PostgresDatastore, RedisDatastore
@@ -16,6 +23,25 @@ if TYPE_CHECKING:
     import asyncpg
     from pymongo import AsyncMongoClient
     from redis.asyncio import Redis
+
+APPLICATION_NAME = "opsdash"
+"""How opsdash's connections introduce themselves (``pg_stat_activity.application_name``,
+Redis ``CLIENT SETNAME``, MongoDB ``appname``): easy to find and count on the server."""
+
+
+def postgres_key(name: str) -> str:
+    """The :meth:`Resources.shared` key of datastore ``name``'s pool."""
+    return f"postgres:{name}"
+
+
+def redis_key(name: str) -> str:
+    """The :meth:`Resources.shared` key of datastore ``name``'s Redis client."""
+    return f"redis:{name}"
+
+
+def mongo_key(name: str) -> str:
+    """The :meth:`Resources.shared` key of datastore ``name``'s MongoDB client."""
+    return f"mongo:{name}"
 
 
 async def postgres_pool(
@@ -31,18 +57,22 @@ async def postgres_pool(
             max_size=4,
             max_inactive_connection_lifetime=60.0,
             command_timeout=None,
+            server_settings={"application_name": APPLICATION_NAME},
         )
         return await pool
 
     async def close(pool: asyncpg.Pool) -> None:
+        # terminate, not close: close waits for connections in use, which may be stuck.
         pool.terminate()
 
-    return await resources.shared(f"postgres:{name}", create, close)
+    return await resources.shared(postgres_key(name), create, close)
 
 
 async def redis_client(resources: Resources, name: str, datastore: RedisDatastore) -> Redis:
     """The redis.asyncio client of datastore ``name`` (a small connection pool)."""
     from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
     async def create() -> Redis:
         return Redis.from_url(
@@ -50,33 +80,60 @@ async def redis_client(resources: Resources, name: str, datastore: RedisDatastor
             max_connections=8,
             socket_keepalive=True,
             health_check_interval=30,
-            retry_on_timeout=False,
+            # One immediate retry replaces a connection the server closed (restart, idle
+            # timeout); no backoff, so a refused connection is reported as such at once.
+            retry=Retry(NoBackoff(), 1),
+            client_name=APPLICATION_NAME,
         )
 
     async def close(client: Redis) -> None:
         await client.aclose()
 
-    return await resources.shared(f"redis:{name}", create, close)
+    return await resources.shared(redis_key(name), create, close)
+
+
+# pymongo re-checks a server it waits for every 0.5 s (pymongo.common.MIN_HEARTBEAT_INTERVAL)
+# and gives up only at such a step, so a selection budget of 0.8 s really lasts 1 s.
+_MONGO_SELECTION_STEP = 0.5
+
+
+def mongo_budget(timeout: float) -> float:
+    """How long pymongo may wait (server selection, sockets) within a ``timeout`` deadline.
+
+    The budget ends just before one of pymongo's 0.5 s selection steps that falls inside the
+    deadline, so that an unreachable server is reported with pymongo's reason ("Connection
+    refused") before the deadline would report a bare timeout. Deadlines under about 0.55 s
+    leave no whole step: the harness's deadline then decides.
+    """
+    steps = math.floor((timeout - 0.05) / _MONGO_SELECTION_STEP)
+    if steps < 1:
+        return timeout * 0.9
+    return steps * _MONGO_SELECTION_STEP - 0.01
 
 
 async def mongo_client(
     resources: Resources, name: str, datastore: MongoDatastore, *, timeout: float
 ) -> AsyncMongoClient[dict[str, Any]]:
-    """The AsyncMongoClient of datastore ``name``; selection and socket waits bounded."""
+    """The AsyncMongoClient of datastore ``name``; selection and socket waits bounded.
+
+    ``timeout`` (the caller's deadline) bounds server selection and socket waits of every
+    operation (set at the first call, see :func:`mongo_budget`); callers should also wrap
+    their calls in ``pymongo.timeout(mongo_budget(deadline))``, which bounds the whole block.
+    """
     from pymongo import AsyncMongoClient
 
     async def create() -> AsyncMongoClient[dict[str, Any]]:
         timeout_ms = int(timeout * 1000)
         return AsyncMongoClient(
             datastore.uri,
-            serverSelectionTimeoutMS=timeout_ms,
+            serverSelectionTimeoutMS=max(int(mongo_budget(timeout) * 1000), 1),
             connectTimeoutMS=timeout_ms,
             socketTimeoutMS=timeout_ms,
             maxPoolSize=4,
-            appname="opsdash",
+            appname=APPLICATION_NAME,
         )
 
     async def close(client: AsyncMongoClient[dict[str, Any]]) -> None:
         await client.close()
 
-    return await resources.shared(f"mongo:{name}", create, close)
+    return await resources.shared(mongo_key(name), create, close)
