@@ -1,0 +1,66 @@
+"""Alerting from cron: state, silences and history in SQLite, notifications on transitions.
+
+The read API for other faces (the dashboard, ``check``) is here and never writes, creates or
+moves the state file: :func:`read_silences` and :func:`read_marks`. ``opsdash alert`` itself is
+:func:`opsdash.alerting.run.alert_run`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from opsdash.alerting.store import Silence, default_state_path, open_readonly
+
+__all__ = ["AlertMark", "Silence", "default_state_path", "read_marks", "read_silences", "silenced"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMark:
+    """What the alerting state says about one check, for display next to its status."""
+
+    firing: bool
+    """``opsdash alert`` has fired for it (past ``failure_threshold``) and it has not resolved."""
+    flapping: bool
+    """Its status changed more than ``flapping.changes`` times in its last ``window`` runs."""
+    since: float
+    """When its current status began, as the alert runs saw it (seconds since the epoch)."""
+
+
+def read_silences(path: Path | None = None, *, now: float | None = None) -> list[Silence]:
+    """The silences in force (soonest to end first); empty when there is no state file."""
+    store = open_readonly(path or default_state_path())
+    if store is None:
+        return []
+    with store:
+        return store.silences(now=time.time() if now is None else now)
+
+
+def read_marks(path: Path | None = None) -> dict[str, AlertMark]:
+    """Firing and flapping markers by check id; empty when there is no state file."""
+    store = open_readonly(path or default_state_path())
+    if store is None:
+        return {}
+    with store:
+        return {
+            check_id: AlertMark(state.firing, state.flapping, state.since)
+            for check_id, state in store.check_states().items()
+        }
+
+
+def silenced(
+    check_id: str, component: str, tags: Sequence[str], silences: Sequence[Silence]
+) -> Silence | None:
+    """The silence covering a check (by id, component, tag, or a glob), if any."""
+    for silence in silences:
+        matcher = silence.matcher
+        if (
+            matcher in tags
+            or fnmatch.fnmatchcase(check_id, matcher)
+            or fnmatch.fnmatchcase(component, matcher)
+        ):
+            return silence
+    return None

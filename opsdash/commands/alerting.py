@@ -1,0 +1,281 @@
+"""The unattended faces: ``opsdash alert`` (cron), ``silence``, ``history`` and ``serve``.
+
+Only click is imported at module level: cron runs ``alert`` every minute and pays for every
+import; each command imports what it needs in its body.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+registry_option = click.option(
+    "-r",
+    "--registry",
+    "registry_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="services.yaml",
+    envvar="OPSDASH_REGISTRY",
+    show_default=True,
+    show_envvar=True,
+    help="The registry file.",
+)
+env_option = click.option(
+    "-e",
+    "--env",
+    "env_name",
+    metavar="NAME",
+    envvar="OPSDASH_ENV",
+    show_envvar=True,
+    help="Merge config/NAME.yaml (next to the registry) over it.",
+)
+only_option = click.option(
+    "--only",
+    multiple=True,
+    metavar="GLOB",
+    help="Only checks whose id or component matches GLOB (repeatable).",
+)
+tag_option = click.option(
+    "--tag", "tags", multiple=True, metavar="TAG", help="Only checks carrying TAG (repeatable)."
+)
+state_option = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="OPSDASH_STATE",
+    show_envvar=True,
+    help="The alerting state file [default: $XDG_STATE_HOME/opsdash/state.db].",
+)
+
+
+def _state(path: Path | None) -> Path:
+    from opsdash.alerting.store import default_state_path
+
+    return path or default_state_path()
+
+
+def _seconds(value: str, option: str) -> float:
+    from opsdash.registry.units import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be more than zero", param_hint=option)
+    return seconds
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.command()
+@registry_option
+@env_option
+@only_option
+@tag_option
+@state_option
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; change no state.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print nothing on stdout (problems still go to stderr)."
+)
+def alert(
+    registry_path: Path,
+    env_name: str | None,
+    only: tuple[str, ...],
+    tags: tuple[str, ...],
+    state_path: Path | None,
+    dry_run: bool,
+    quiet: bool,
+) -> None:
+    """Run every selected check once and notify on transitions (for cron, every minute).
+
+    A check fires after failure_threshold failing runs and resolves after success_threshold
+    ok runs; notifications are grouped by incident and routed by alerts.routes. Silences
+    (opsdash silence) hold them back. A failed delivery is kept and retried on the next run.
+    Exit codes as check; a run that finds another one running says so and exits 0.
+    """
+    import asyncio
+
+    from opsdash.alerting.run import alert_run
+    from opsdash.alerting.store import StateFileError
+    from opsdash.cli import load, selected_specs
+
+    registry = load(registry_path, env_name)
+    specs = selected_specs(registry, only=only, tags=tags)
+
+    def out(message: str) -> None:
+        if not quiet:
+            click.echo(message)
+
+    try:
+        outcome = asyncio.run(
+            alert_run(
+                registry, specs, state_path=_state(state_path), dry_run=dry_run, out=out, err=_err
+            )
+        )
+    except StateFileError as exc:
+        _err(f"opsdash alert: {exc}")
+        sys.exit(3)
+    sys.exit(outcome.exit_code)
+
+
+@click.command()
+@click.argument("target", required=False)
+@click.option("--for", "duration", metavar="DURATION", help="How long (30m, 2h, 1d).")
+@click.option("--reason", metavar="TEXT", help="Why (shown by --list and by alert).")
+@click.option("--list", "list_", is_flag=True, help="List the silences in force.")
+@click.option("--clear", is_flag=True, help="End the silences on TARGET (or #ID); all without one.")
+@state_option
+def silence(
+    target: str | None,
+    duration: str | None,
+    reason: str | None,
+    list_: bool,
+    clear: bool,
+    state_path: Path | None,
+) -> None:
+    """Hold back notifications about TARGET: a check id, a component, a tag or a glob.
+
+    \b
+    opsdash silence redis --for 30m --reason "failover drill"
+    opsdash silence bookings --for 2h --reason "deploy"     (a tag)
+    opsdash silence --list
+    opsdash silence --clear redis      (or --clear '#3', or --clear for all)
+
+    Silences end by themselves; checks keep running and history keeps recording meanwhile.
+    """
+    import getpass
+    import time
+
+    from opsdash.alerting.store import StateFileError, open_store
+    from opsdash.registry.units import format_duration
+
+    path = _state(state_path)
+    now = time.time()
+    if list_:
+        from opsdash.alerting import read_silences
+
+        silences = read_silences(path, now=now)
+        if not silences:
+            click.echo("no silences in force")
+        for s in silences:
+            left = format_duration(round(s.expires - now))
+            click.echo(
+                f"#{s.id}  {s.matcher}  until {s.expires_at:%Y-%m-%d %H:%M} UTC ({left} left)"
+                f"  by {s.author}: {s.reason}"
+            )
+        return
+    try:
+        store = open_store(path, report=lambda m: _err(f"opsdash silence: {m}"))
+    except StateFileError as exc:
+        _err(f"opsdash silence: {exc}")
+        sys.exit(3)
+    with store:
+        if clear:
+            count = store.clear_silences(target)
+            click.echo(f"ended {count} silence{'s' if count != 1 else ''}")
+            return
+        if target is None or duration is None or not reason:
+            raise click.UsageError("silence needs TARGET, --for DURATION and --reason TEXT")
+        seconds = _seconds(duration, "--for")
+        try:
+            author = getpass.getuser()
+        except (KeyError, OSError):
+            author = "unknown"
+        made = store.add_silence(target, reason, now=now, duration=seconds, author=author)
+    click.echo(f"silenced {made.matcher} until {made.expires_at:%Y-%m-%d %H:%M} UTC (#{made.id})")
+
+
+@click.command()
+@click.argument("check_id", metavar="[ID]", required=False)
+@click.option(
+    "--since",
+    "window",
+    default="24h",
+    show_default=True,
+    metavar="DURATION",
+    help="How far back to look (within the retention).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@state_option
+def history(check_id: str | None, window: str, as_json: bool, state_path: Path | None) -> None:
+    """What opsdash alert recorded: each check's status, since when, and uptime % (ok runs).
+
+    With ID, that check's status changes in the window.
+    """
+    import json
+    import time
+
+    from opsdash.alerting.history import history_document, render_history
+    from opsdash.alerting.store import open_readonly
+
+    path = _state(state_path)
+    store = open_readonly(path)
+    if store is None:
+        _err(f"opsdash history: no alerting state at {path} (opsdash alert writes it)")
+        sys.exit(3)
+    with store:
+        document = history_document(
+            store, check_id, since=time.time() - _seconds(window, "--since"), window=window
+        )
+    if check_id is not None and not document["checks"]:
+        _err(f"opsdash history: no runs of {check_id!r} recorded in the last {window}")
+        sys.exit(3)
+    if as_json:
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_history(document))
+
+
+@click.command()
+@registry_option
+@env_option
+@only_option
+@tag_option
+@click.option(
+    "--listen",
+    default="127.0.0.1:9108",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where to serve /metrics and /healthz.",
+)
+@click.option("--shard", metavar="I/N", help="Run only shard I of N (1-based) of the checks.")
+def serve(
+    registry_path: Path,
+    env_name: str | None,
+    only: tuple[str, ...],
+    tags: tuple[str, ...],
+    listen: str,
+    shard: str | None,
+) -> None:
+    """A Prometheus exporter: run the checks on their intervals and serve /metrics.
+
+    --shard I/N splits a large registry across N exporters by a stable hash of the check id;
+    give each exporter its own I. Stops cleanly on SIGTERM or Ctrl-C.
+    """
+    from opsdash.cli import load, selected_specs
+    from opsdash.exporter import parse_listen, parse_shard, serve_forever, shard_specs
+
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+    registry = load(registry_path, env_name)
+    specs = selected_specs(registry, only=only, tags=tags)
+    if shard is not None:
+        try:
+            index, count = parse_shard(shard)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shard") from None
+        specs = shard_specs(specs, index, count)
+        if not specs:
+            _err(f"opsdash serve: shard {shard} holds no check")
+    try:
+        serve_forever(registry, specs, host=host, port=port, announce=_err)
+    except OSError as exc:
+        _err(f"opsdash serve: cannot listen on {listen}: {exc.strerror or exc}")
+        sys.exit(3)

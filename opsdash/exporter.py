@@ -1,0 +1,277 @@
+"""``opsdash serve``: a Prometheus exporter. Checks run on their intervals (the engine's
+:class:`~opsdash.engine.Scheduler`); ``/metrics`` exposes the latest results.
+
+The HTTP side is a few lines of asyncio on the same event loop as the probes: two routes do
+not need a web framework, and one loop means no thread ever reads state while it changes.
+Every scrape builds the families from the current state (prometheus_client's custom-collector
+pattern), so nothing accumulates between scrapes. What grows with time is bounded: results
+per check (the state's ring buffer) and error counters (checks x error types).
+
+``--shard i/n`` keeps the checks whose ``crc32(id) % n == i - 1``: deterministic across hosts
+and restarts, and a check moves only when ``n`` changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from opsdash.engine import Scheduler
+from opsdash.plan import CheckSpec
+from opsdash.registry.model import Registry
+from opsdash.render.prometheus import FamiliesCollector, check_families
+from opsdash.resources import Resources
+from opsdash.results import CheckResult
+from opsdash.state import PlatformState, components
+
+MAX_REQUEST_HEAD = 16 * 1024
+REQUEST_DEADLINE = 10.0
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``127.0.0.1:9108`` -> ("127.0.0.1", 9108); ``[::1]:9108`` for IPv6."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:9108; found {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``2/3`` -> (2, 3): shard 2 of 3, counted from 1."""
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit():
+        raise ValueError(f"expected I/N such as 1/3; found {text!r}")
+    i, n = int(index), int(count)
+    if n < 1 or not 1 <= i <= n:
+        raise ValueError(f"expected 1 <= I <= N; found {text!r}")
+    return i, n
+
+
+def shard_of(check_id: str, count: int) -> int:
+    """The shard (counted from 1) of ``count`` that runs ``check_id``."""
+    return zlib.crc32(check_id.encode("utf-8")) % count + 1
+
+
+def shard_specs(specs: Sequence[CheckSpec], index: int, count: int) -> list[CheckSpec]:
+    """The specs shard ``index`` of ``count`` runs."""
+    return [spec for spec in specs if shard_of(spec.id, count) == index]
+
+
+class LiveState:
+    """What the exporter knows: the platform state plus run and error counters."""
+
+    def __init__(self, registry: Registry, specs: Sequence[CheckSpec]) -> None:
+        self.registry = registry
+        self.specs = list(specs)
+        self.state = PlatformState(registry, specs)
+        self.runs: dict[str, int] = {}
+        self.errors: dict[tuple[str, str], int] = {}
+        self.last_run: dict[str, float] = {}
+        self.started = time.time()
+        self._families: dict[str, list[Metric]] = {}
+        self._components: Metric | None = None
+
+    def record(self, result: CheckResult) -> None:
+        """The scheduler's sink: keep one more result.
+
+        The check's metric families are built here, once per run, so that a scrape only
+        concatenates them: ``/metrics`` stays fast with thousands of checks."""
+        changed = self.state.apply(result) is not None
+        latest = self.state.latest(result.id)
+        if latest is not None:
+            self._families[result.id] = check_families([latest])
+        if changed:
+            self._components = None
+        self.runs[result.id] = self.runs.get(result.id, 0) + 1
+        self.last_run[result.id] = result.started_at.timestamp()
+        if result.error is not None:
+            key = (result.id, result.error.type.value)
+            self.errors[key] = self.errors.get(key, 0) + 1
+
+    def _component_family(self) -> Metric:
+        # Recomputed only after a status change: most runs change nothing.
+        if self._components is None:
+            results = self.state.results()
+            family = GaugeMetricFamily(
+                "opsdash_component_status",
+                "A component's status (its worst check): 0 ok, 1 warn, 2 crit, 3 unknown.",
+                labels=["component", "type"],
+            )
+            for component in components(self.registry, self.specs, results):
+                family.add_metric(
+                    [component.name, component.type], float(component.status.exit_code)
+                )
+            self._components = family
+        return self._components
+
+    def families(self) -> list[Metric]:
+        """Every family, assembled now (called on each scrape)."""
+        merged: dict[str, Metric] = {}
+        for per_check in self._families.values():
+            for family in per_check:
+                into = merged.get(family.name)
+                if into is None:
+                    into = merged[family.name] = Metric(
+                        family.name, family.documentation, family.type
+                    )
+                into.samples.extend(family.samples)
+        families = [*merged.values(), self._component_family()]
+        errors = CounterMetricFamily(
+            "opsdash_probe_errors",
+            "Probe runs that got no answer to judge, by error class.",
+            labels=["check", "type"],
+        )
+        for (check_id, error_type), count in self.errors.items():
+            errors.add_metric([check_id, error_type], float(count))
+        last = GaugeMetricFamily(
+            "opsdash_check_last_run_timestamp_seconds",
+            "When the check last ran (seconds since the epoch).",
+            labels=["check"],
+        )
+        for check_id, at in self.last_run.items():
+            last.add_metric([check_id], at)
+        checks = GaugeMetricFamily(
+            "opsdash_exporter_checks", "Checks this exporter (shard) runs.", value=len(self.specs)
+        )
+        started = GaugeMetricFamily(
+            "opsdash_exporter_start_timestamp_seconds",
+            "When the exporter started.",
+            value=self.started,
+        )
+        return [*families, errors, last, checks, started]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """An HTTP response to write."""
+
+    status: str
+    content_type: str
+    body: bytes
+
+
+class Exporter:
+    """The scheduler, the state and the HTTP server, started and stopped together."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        specs: Sequence[CheckSpec],
+        resources: Resources,
+        *,
+        concurrency: int | None = None,
+    ) -> None:
+        self.live = LiveState(registry, specs)
+        self.metrics = CollectorRegistry(auto_describe=False)
+        self.metrics.register(FamiliesCollector(self.live.families))
+        self.scheduler = Scheduler(
+            specs,
+            resources,
+            self.live.record,
+            concurrency=concurrency or registry.defaults.concurrency,
+        )
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Start the checks and listen; the port actually bound (for ``port=0``)."""
+        self._server = await asyncio.start_server(self._client, host, port, limit=MAX_REQUEST_HEAD)
+        self.scheduler.start()
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop listening, then stop the checks (in-flight probes are cancelled)."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), REQUEST_DEADLINE)
+            self._server = None
+        await self.scheduler.stop()
+
+    def respond(self, method: str, path: str) -> Response:
+        """The answer to one request."""
+        if method not in ("GET", "HEAD"):
+            return Response("405 Method Not Allowed", "text/plain", b"only GET and HEAD\n")
+        if path == "/metrics":
+            return Response("200 OK", CONTENT_TYPE_LATEST, generate_latest(self.metrics))
+        if path == "/healthz":
+            return Response("200 OK", "text/plain", b"ok\n")
+        if path == "/":
+            body = b"opsdash exporter: /metrics, /healthz\n"
+            return Response("200 OK", "text/plain", body)
+        return Response("404 Not Found", "text/plain", b"not found\n")
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(REQUEST_DEADLINE):
+                head = await reader.readuntil(b"\r\n\r\n")
+                method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+                response = self.respond(method, target.split("?", 1)[0])
+                body = b"" if method == "HEAD" else response.body
+                writer.write(
+                    (
+                        f"HTTP/1.1 {response.status}\r\n"
+                        f"Content-Type: {response.content_type}\r\n"
+                        f"Content-Length: {len(response.body)}\r\n"
+                        "Connection: close\r\n\r\n"
+                    ).encode("latin-1")
+                    + body
+                )
+                await writer.drain()
+        except (TimeoutError, ConnectionError, ValueError, asyncio.IncompleteReadError):
+            pass  # a client that hangs, drops or sends garbage costs only its own connection
+        except asyncio.LimitOverrunError:
+            with contextlib.suppress(ConnectionError):
+                writer.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n")
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+async def serve(
+    registry: Registry,
+    specs: Sequence[CheckSpec],
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Run the exporter until ``stop`` is set."""
+    async with Resources(concurrency=registry.defaults.concurrency) as resources:
+        exporter = Exporter(registry, specs, resources)
+        bound = await exporter.start(host, port)
+        announce(f"opsdash serve: {len(specs)} checks; metrics on http://{host}:{bound}/metrics")
+        try:
+            await stop.wait()
+        finally:
+            await exporter.stop()
+    announce("opsdash serve: stopped")
+
+
+def serve_forever(
+    registry: Registry,
+    specs: Sequence[CheckSpec],
+    *,
+    host: str,
+    port: int,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Run the exporter until SIGTERM or SIGINT, then shut down cleanly."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(registry, specs, host=host, port=port, stop=stop, announce=announce)
+
+    asyncio.run(main())

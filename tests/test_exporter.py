@@ -1,0 +1,148 @@
+"""``opsdash serve``: /metrics parsed back with prometheus_client, /healthz, sharding, and a
+clean stop on SIGTERM, against real loopback services."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from opsdash.exporter import Exporter, parse_listen, parse_shard, shard_of, shard_specs
+from opsdash.plan import build_plan
+from opsdash.registry.model import Registry
+from opsdash.resources import Resources
+from tests.servers import free_port, wait_until
+from tests.test_alert import FlipService
+from tests.test_alert_processes import ROOT, opsdash
+
+
+@pytest.fixture
+def service() -> Iterator[FlipService]:
+    server = FlipService()
+    yield server
+    server.close()
+
+
+def registry_for(service: FlipService, refused_port: int) -> Registry:
+    return Registry.model_validate(
+        {
+            "version": 1,
+            "platform": "p",
+            "defaults": {"interval": "100ms", "timeout": "1s"},
+            "services": {
+                "good": {"url": service.url, "ready": False},
+                "gone": {"url": f"http://127.0.0.1:{refused_port}", "ready": False},
+            },
+        }
+    )
+
+
+async def test_metrics_expose_status_latency_and_error_counters(service: FlipService) -> None:
+    registry = registry_for(service, free_port())
+    specs = build_plan(registry)
+    async with Resources() as resources:
+        exporter = Exporter(registry, specs, resources)
+        port = await exporter.start("127.0.0.1", 0)
+        try:
+            deadline = asyncio.get_running_loop().time() + 10
+            while min(exporter.live.runs.get(s.id, 0) for s in specs) < 3:
+                assert asyncio.get_running_loop().time() < deadline, "checks did not run"
+                await asyncio.sleep(0.02)
+            async with httpx.AsyncClient() as client:
+                metrics = await client.get(f"http://127.0.0.1:{port}/metrics")
+                health = await client.get(f"http://127.0.0.1:{port}/healthz")
+                missing = await client.get(f"http://127.0.0.1:{port}/nope")
+                head = await client.head(f"http://127.0.0.1:{port}/metrics")
+        finally:
+            await exporter.stop()
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain; version=")
+    got = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.text)
+        for s in family.samples
+    }
+    good = (("check", "good.health"), ("component", "good"), ("kind", "http"))
+    gone = (("check", "gone.health"), ("component", "gone"), ("kind", "http"))
+    assert got[("opsdash_check_status", good)] == 0
+    assert got[("opsdash_check_status", gone)] == 2
+    assert got[("opsdash_check_latency_seconds", good)] > 0
+    errors = got[("opsdash_probe_errors_total", (("check", "gone.health"), ("type", "refused")))]
+    assert errors >= 3
+    assert got[("opsdash_check_last_run_timestamp_seconds", (("check", "good.health"),))] > 0
+    assert got[("opsdash_exporter_checks", ())] == 2
+    assert got[("opsdash_component_status", (("component", "gone"), ("type", "service")))] == 2
+    assert health.status_code == 200 and health.text == "ok\n"
+    assert missing.status_code == 404
+    assert head.status_code == 200 and head.content == b""
+
+
+def test_shards_split_checks_deterministically() -> None:
+    ids = [f"svc{i}.health" for i in range(300)]
+    shards = [[i for i in ids if shard_of(i, 3) == n] for n in (1, 2, 3)]
+    assert sorted(i for shard in shards for i in shard) == sorted(ids)  # each in exactly one
+    assert all(60 < len(shard) < 140 for shard in shards)  # and roughly even
+    assert shard_of("booking-service.ready", 4) == shard_of("booking-service.ready", 4)
+    assert parse_shard("2/3") == (2, 3)
+    for bad in ("0/3", "4/3", "x", "1/0"):
+        with pytest.raises(ValueError, match="expected"):
+            parse_shard(bad)
+    assert parse_listen("127.0.0.1:9108") == ("127.0.0.1", 9108)
+    assert parse_listen("[::1]:9108") == ("::1", 9108)
+
+
+def test_shard_specs_keeps_only_its_checks(service: FlipService) -> None:
+    specs = build_plan(registry_for(service, free_port()))
+    one, two = shard_specs(specs, 1, 2), shard_specs(specs, 2, 2)
+    assert {s.id for s in one} | {s.id for s in two} == {s.id for s in specs}
+    assert not {s.id for s in one} & {s.id for s in two}
+
+
+def test_serve_stops_cleanly_on_sigterm(service: FlipService, tmp_path: Path) -> None:
+    registry = tmp_path / "services.yaml"
+    registry.write_text(f"version: 1\nplatform: p\nservices:\n  good:\n    url: {service.url}\n")
+    port = free_port()
+    process = subprocess.Popen(
+        opsdash("serve", "-r", str(registry), "--listen", f"127.0.0.1:{port}"),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()
+                return False
+
+        wait_until(answers, timeout=20, what="the exporter")
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'opsdash_check_status{check="good.ready"' in text
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert err.strip().endswith("opsdash serve: stopped")
+    assert "Traceback" not in err
+
+
+def test_serve_rejects_a_bad_shard(tmp_path: Path) -> None:
+    registry = tmp_path / "services.yaml"
+    registry.write_text("version: 1\nplatform: p\nservices:\n  a:\n    url: http://127.0.0.1:1\n")
+    done = subprocess.run(
+        opsdash("serve", "-r", str(registry), "--shard", "3/2"),
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 3
+    assert "expected 1 <= I <= N" in done.stderr
+    assert sys.executable  # the runner used the venv's interpreter
