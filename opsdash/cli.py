@@ -123,7 +123,7 @@ def selected_specs(
 def _root() -> None:
     """opsdash: what is broken on the platform, since when, and why.
 
-    Without a command, opens the live dashboard (``opsdash ui``).
+    Without a command, opens the live dashboard (opsdash ui).
 
     Exit codes: 0 ok, 1 warn, 2 crit, 3 unknown (also a broken configuration or a usage error).
     """
@@ -303,6 +303,18 @@ def ui(
     from opsdash.tui.app import run_dashboard
 
     run_dashboard(registry, specs)
+
+
+def _register_commands() -> None:
+    # Each face's commands live beside it; their modules import only click at the top.
+    from opsdash.commands.alerting import alert, history, serve, silence
+    from opsdash.commands.demo import demo
+
+    for command in (alert, silence, history, serve, demo):
+        cli.add_command(command)
+
+
+_register_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -102,7 +102,7 @@ def _datastore_checks(
     if isinstance(datastore, PostgresDatastore):
         from opsdash.probes import postgres
 
-        yield from postgres.plan(name, datastore, registry)
+        yield from postgres.plan(name, datastore, registry, base_dir=registry.base_dir)
     elif isinstance(datastore, RedisDatastore):
         from opsdash.probes import redis
 

@@ -88,7 +88,7 @@ def load_registry(
     problems += [Problem.at(place(loc), loc, mask(message)) for loc, message in references]
     if problems or registry is None:
         raise RegistryError(ordered(problems, files))
-    return registry
+    return registry.located_at(Path(path).resolve().parent)
 
 
 def _references_despite(data: Any, broken: list[Loc]) -> list[tuple[Loc, str]]:

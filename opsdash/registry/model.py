@@ -7,9 +7,10 @@ one rule: a figure at or above ``warn`` is warn, at or above ``crit`` is crit.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from opsdash.registry.units import Duration, Percent, Rate, Size
 from opsdash.status import Status
@@ -396,6 +397,20 @@ class Registry(Model):
     services: dict[str, Service] = {}
     workers: dict[str, Worker] = {}
     alerts: Alerts = Alerts()
+
+    # Where relative paths in the registry (``.sql`` probes) are resolved: the registry file's
+    # directory, set by the loader; the working directory for a registry built in code.
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory relative paths in the registry are resolved against."""
+        return self._base_dir if self._base_dir is not None else Path.cwd()
+
+    def located_at(self, base_dir: Path) -> Registry:
+        """This registry, with relative paths resolved against ``base_dir``."""
+        self._base_dir = base_dir
+        return self
 
     def reference_problems(self) -> list[tuple[Loc, str]]:
         """What a schema cannot see: names reused across sections, ``depends_on`` and
