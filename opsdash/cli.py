@@ -10,6 +10,7 @@ what it needs when it runs, and nothing on the ``check`` path imports textual.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -161,6 +162,15 @@ cli: click.Group = click.group(  # type: ignore[no-untyped-call]
 @click.option(
     "--concurrency", type=click.IntRange(1, 1024), help="Probes in flight at once (default 64)."
 )
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="OPSDASH_STATE",
+    show_envvar=True,
+    help="opsdash alert's state file, read for silences and flapping "
+    "[default: $XDG_STATE_HOME/opsdash/state.db].",
+)
 def check(
     registry_path: Path,
     env_name: str | None,
@@ -171,6 +181,7 @@ def check(
     timeout: str | None,
     wait: str | None,
     concurrency: int | None,
+    state_path: Path | None,
 ) -> None:
     """Run every selected check once and report.
 
@@ -198,6 +209,12 @@ def check(
             registry, specs, wait=wait_s, concurrency=concurrency or registry.defaults.concurrency
         )
     )
+    from opsdash.alerting import mark_results
+
+    # Silences and flapping from `opsdash alert`'s state, when there is one.
+    tags_of = {spec.id: spec.tags for spec in specs}
+    marked = mark_results(snapshot.results, tags_of, state_path)
+    snapshot = dataclasses.replace(snapshot, results=tuple(marked))
     _emit(snapshot, output_format)
     sys.exit(snapshot.status.exit_code)
 

@@ -70,3 +70,12 @@ def mongod_server() -> Iterator[MongodServer]:
         unavailable(str(exc), required=False)
     with server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _private_state_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep every test away from the user's real alerting state (~/.local/state/opsdash)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
+    monkeypatch.delenv("OPSDASH_STATE", raising=False)

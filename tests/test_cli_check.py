@@ -207,3 +207,22 @@ def test_the_installed_command_reports_by_exit_code(platform: Platform, tmp_path
     )
     assert done.returncode == 2
     assert json.loads(done.stdout)["status"] == "crit"
+
+
+def test_check_shows_silences_from_the_alerting_state(
+    platform: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = write_registry(
+        tmp_path, {"api": {"url": platform.add({**HEALTHY, "/ready": REDIS_DOWN})}}
+    )
+    state = tmp_path / "state.db"
+    code, _, _ = run(
+        capsys, "silence", "api", "--for", "30m", "--reason", "deploy", "--state", str(state)
+    )
+    assert code == 0
+    code, out, _ = run(capsys, "check", "-r", str(registry), "--json", "--state", str(state))
+    checks = {c["id"]: c for c in json.loads(out)["checks"]}
+    assert code == 2  # a silence holds notifications back; it does not hide the status
+    assert checks["api.ready"]["details"]["silenced"]["reason"] == "deploy"
+    code, out, _ = run(capsys, "check", "-r", str(registry), "--state", str(state))
+    assert "[silenced until " in out

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from opsdash.alerting.store import Silence, default_state_path, open_readonly
+from opsdash.results import CheckResult
 
-__all__ = ["AlertMark", "Silence", "default_state_path", "read_marks", "read_silences", "silenced"]
+__all__ = [
+    "AlertMark",
+    "Silence",
+    "default_state_path",
+    "mark_results",
+    "read_marks",
+    "read_silences",
+    "silenced",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +73,31 @@ def silenced(
         ):
             return silence
     return None
+
+
+def mark_results(
+    results: Sequence[CheckResult],
+    tags: Mapping[str, Sequence[str]],
+    path: Path | None = None,
+) -> list[CheckResult]:
+    """``results`` with what alerting knows added to ``details``: ``silenced`` (reason, until)
+    and ``flapping``, so that ``check`` and the dashboard show planned work and unstable checks.
+    ``tags`` maps check ids to their tags (silences may name a tag)."""
+    silences = read_silences(path)
+    marks = read_marks(path)
+    if not silences and not any(mark.flapping for mark in marks.values()):
+        return list(results)
+    marked: list[CheckResult] = []
+    for result in results:
+        extra: dict[str, object] = {}
+        silence = silenced(result.id, result.component, tags.get(result.id, ()), silences)
+        if silence is not None:
+            extra["silenced"] = {
+                "reason": silence.reason,
+                "until": silence.expires_at.isoformat(timespec="seconds"),
+            }
+        mark = marks.get(result.id)
+        if mark is not None and mark.flapping:
+            extra["flapping"] = True
+        marked.append(result.with_details(**extra) if extra else result)
+    return marked

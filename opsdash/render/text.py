@@ -6,6 +6,9 @@ Status is carried by a glyph and a word, colour only adds to it (and is off when
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
 
 from opsdash.state import Snapshot
@@ -35,6 +38,15 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
+def _marks(details: Mapping[str, Any]) -> str:
+    marks = []
+    if isinstance(silenced := details.get("silenced"), Mapping):
+        marks.append(f" [silenced until {silenced.get('until')}: {silenced.get('reason')}]")
+    if details.get("flapping"):
+        marks.append(" [flapping]")
+    return "".join(marks)
+
+
 def render_text(snapshot: Snapshot, *, color: bool = False, width: int = 100) -> str:
     """The whole report as text lines."""
     width = max(width, 60)
@@ -53,7 +65,7 @@ def render_text(snapshot: Snapshot, *, color: bool = False, width: int = 100) ->
             f"{_badge(result.status, color)} "
             f"{_clip(result.id, id_width):<{id_width}}  "
             f"{_latency(result.latency_ms):>7}  "
-            f"{_clip(result.summary, width - fixed)}"
+            f"{_clip(result.summary + _marks(result.details), width - fixed)}"
         )
     if snapshot.incidents:
         lines += ["", "Incidents (root causes first)"]
