@@ -22,6 +22,14 @@ import click
 from click_default_group import DefaultGroup
 
 from opsdash import __version__
+from opsdash.commands.options import (
+    duration_value,
+    env_option,
+    only_option,
+    registry_option,
+    state_option,
+    tag_option,
+)
 from opsdash.status import ExitCode
 
 if TYPE_CHECKING:
@@ -30,52 +38,11 @@ if TYPE_CHECKING:
     from opsdash.registry.model import Registry
     from opsdash.state import Snapshot
 
-REGISTRY_ENV = "OPSDASH_REGISTRY"
 T = TypeVar("T")
-
-registry_option = click.option(
-    "-r",
-    "--registry",
-    "registry_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="services.yaml",
-    envvar=REGISTRY_ENV,
-    show_default=True,
-    show_envvar=True,
-    help="The registry file.",
-)
-env_option = click.option(
-    "-e",
-    "--env",
-    "env_name",
-    metavar="NAME",
-    envvar="OPSDASH_ENV",
-    show_envvar=True,
-    help="Merge config/NAME.yaml (next to the registry) over it.",
-)
-only_option = click.option(
-    "--only",
-    multiple=True,
-    metavar="GLOB",
-    help="Only checks whose id or component matches GLOB (repeatable).",
-)
-tag_option = click.option(
-    "--tag", "tags", multiple=True, metavar="TAG", help="Only checks carrying TAG (repeatable)."
-)
 
 
 def _duration(value: str | None, option: str) -> float | None:
-    if value is None:
-        return None
-    from opsdash.registry.units import parse_duration
-
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
-    if seconds <= 0:
-        raise click.BadParameter("must be more than zero", param_hint=option)
-    return seconds
+    return None if value is None else duration_value(value, option)
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -162,15 +129,7 @@ cli: click.Group = click.group(  # type: ignore[no-untyped-call]
 @click.option(
     "--concurrency", type=click.IntRange(1, 1024), help="Probes in flight at once (default 64)."
 )
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="OPSDASH_STATE",
-    show_envvar=True,
-    help="opsdash alert's state file, read for silences and flapping "
-    "[default: $XDG_STATE_HOME/opsdash/state.db].",
-)
+@state_option
 def check(
     registry_path: Path,
     env_name: str | None,

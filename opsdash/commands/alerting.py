@@ -11,42 +11,13 @@ from pathlib import Path
 
 import click
 
-registry_option = click.option(
-    "-r",
-    "--registry",
-    "registry_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="services.yaml",
-    envvar="OPSDASH_REGISTRY",
-    show_default=True,
-    show_envvar=True,
-    help="The registry file.",
-)
-env_option = click.option(
-    "-e",
-    "--env",
-    "env_name",
-    metavar="NAME",
-    envvar="OPSDASH_ENV",
-    show_envvar=True,
-    help="Merge config/NAME.yaml (next to the registry) over it.",
-)
-only_option = click.option(
-    "--only",
-    multiple=True,
-    metavar="GLOB",
-    help="Only checks whose id or component matches GLOB (repeatable).",
-)
-tag_option = click.option(
-    "--tag", "tags", multiple=True, metavar="TAG", help="Only checks carrying TAG (repeatable)."
-)
-state_option = click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="OPSDASH_STATE",
-    show_envvar=True,
-    help="The alerting state file [default: $XDG_STATE_HOME/opsdash/state.db].",
+from opsdash.commands.options import (
+    duration_value,
+    env_option,
+    only_option,
+    registry_option,
+    state_option,
+    tag_option,
 )
 
 
@@ -54,18 +25,6 @@ def _state(path: Path | None) -> Path:
     from opsdash.alerting.store import default_state_path
 
     return path or default_state_path()
-
-
-def _seconds(value: str, option: str) -> float:
-    from opsdash.registry.units import parse_duration
-
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
-    if seconds <= 0:
-        raise click.BadParameter("must be more than zero", param_hint=option)
-    return seconds
 
 
 def _err(message: str) -> None:
@@ -98,11 +57,9 @@ def alert(
     (opsdash silence) hold them back. A failed delivery is kept and retried on the next run.
     Exit codes as check; a run that finds another one running says so and exits 0.
     """
-    import asyncio
-
     from opsdash.alerting.run import alert_run
     from opsdash.alerting.store import StateFileError
-    from opsdash.cli import load, selected_specs
+    from opsdash.cli import load, run_async, selected_specs
 
     registry = load(registry_path, env_name)
     specs = selected_specs(registry, only=only, tags=tags)
@@ -112,7 +69,7 @@ def alert(
             click.echo(message)
 
     try:
-        outcome = asyncio.run(
+        outcome = run_async(
             alert_run(
                 registry, specs, state_path=_state(state_path), dry_run=dry_run, out=out, err=_err
             )
@@ -181,7 +138,7 @@ def silence(
             return
         if target is None or duration is None or not reason:
             raise click.UsageError("silence needs TARGET, --for DURATION and --reason TEXT")
-        seconds = _seconds(duration, "--for")
+        seconds = duration_value(duration, "--for")
         try:
             author = getpass.getuser()
         except (KeyError, OSError):
@@ -220,7 +177,7 @@ def history(check_id: str | None, window: str, as_json: bool, state_path: Path |
         sys.exit(3)
     with store:
         document = history_document(
-            store, check_id, since=time.time() - _seconds(window, "--since"), window=window
+            store, check_id, since=time.time() - duration_value(window, "--since"), window=window
         )
     if check_id is not None and not document["checks"]:
         _err(f"opsdash history: no runs of {check_id!r} recorded in the last {window}")

@@ -1,0 +1,62 @@
+"""The options every command shares, and the parsing of duration arguments.
+
+Imports only click (and the unit parser lazily): every command module uses these, and cron
+pays for each import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+registry_option = click.option(
+    "-r",
+    "--registry",
+    "registry_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="services.yaml",
+    envvar="OPSDASH_REGISTRY",
+    show_default=True,
+    show_envvar=True,
+    help="The registry file.",
+)
+env_option = click.option(
+    "-e",
+    "--env",
+    "env_name",
+    metavar="NAME",
+    envvar="OPSDASH_ENV",
+    show_envvar=True,
+    help="Merge config/NAME.yaml (next to the registry) over it.",
+)
+only_option = click.option(
+    "--only",
+    multiple=True,
+    metavar="GLOB",
+    help="Only checks whose id or component matches GLOB (repeatable).",
+)
+tag_option = click.option(
+    "--tag", "tags", multiple=True, metavar="TAG", help="Only checks carrying TAG (repeatable)."
+)
+state_option = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="OPSDASH_STATE",
+    show_envvar=True,
+    help="The alerting state file [default: $XDG_STATE_HOME/opsdash/state.db].",
+)
+
+
+def duration_value(value: str, option: str) -> float:
+    """Seconds from a duration argument (``30m``), or a usage error naming ``option``."""
+    from opsdash.registry.units import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be more than zero", param_hint=option)
+    return seconds
