@@ -43,6 +43,7 @@ from opsdash.alerting.store import (
 from opsdash.engine import run_round
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
+from opsdash.render.json import check_object
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType, ProbeError
 from opsdash.state import PlatformState, Snapshot
@@ -68,26 +69,10 @@ class RunOutcome:
 
 
 def dump_result(result: CheckResult) -> str:
-    """A result as JSON, to be read back by :func:`load_result` next run."""
-    return json.dumps(
-        {
-            "id": result.id,
-            "component": result.component,
-            "check": result.check,
-            "kind": result.kind,
-            "status": result.status.value,
-            "summary": result.summary,
-            "latency_ms": result.latency_ms,
-            "target": result.target,
-            "details": dict(result.details),
-            "error": None
-            if result.error is None
-            else {"type": result.error.type.value, "message": result.error.message},
-            "started_at": result.started_at.timestamp(),
-        },
-        default=str,
-        ensure_ascii=False,
-    )
+    """A result as JSON (the ``check --json`` entry plus its time), read back next run by
+    :func:`load_result`."""
+    entry = {**check_object(result), "started_at": result.started_at.timestamp()}
+    return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 def load_result(text: str) -> CheckResult | None:
