@@ -1,13 +1,452 @@
-"""The dashboard app (stub: built under issue 5)."""
+"""The live dashboard: the engine's scheduler on the app's event loop, panels fed by one state.
+
+Data flow: the :class:`~opsdash.engine.Scheduler` runs in one worker on the app's loop (probes
+are async, so nothing blocks the screen); its sink applies each result to the
+:class:`~opsdash.state.PlatformState` and posts :class:`ResultsArrived` once per burst. The
+handler refreshes the panels at most every :data:`FLUSH_GAP` seconds, so a round of 1,000
+results costs one refresh, and each refresh writes only the cells that changed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.events import Resize
+from textual.message import Message
+from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
+from opsdash.resources import Resources
+from opsdash.results import CheckResult
+from opsdash.state import PlatformState
+from opsdash.status import Status
+from opsdash.tui.rows import (
+    STATUS_STYLE,
+    Row,
+    View,
+    age_text,
+    datastore_rows,
+    event_rows,
+    incident_rows,
+    queue_rows,
+    service_rows,
+)
+from opsdash.tui.screens import DetailScreen, HelpScreen
+from opsdash.tui.widgets import Column, KeyedTable
+
+FLUSH_GAP = 0.2
+"""Seconds between two panel refreshes while results pour in."""
+TICK = 1.0
+"""Ages, staleness and the header move on this period even when no result arrives."""
+WIDE = (120, 32)
+"""From this size (columns, rows) the panels sit in two columns."""
+
+Clock = Callable[[], datetime]
+
+SERVICE_COLUMNS = (
+    Column("Service", 20),
+    Column("Health", 9),
+    Column("Ready", 9),
+    Column("Latency", 7),
+    Column("Trend", 8),
+    Column("Since", 6),
+    Column("Failing / why", 40),
+)
+DATASTORE_COLUMNS = (
+    Column("Check", 18),
+    Column("Status", 9),
+    Column("Latency", 7),
+    Column("Conn", 5),
+    Column("Mem", 5),
+    Column("Role", 8),
+    Column("Lag", 6),
+    Column("Summary", 50),
+)
+QUEUE_COLUMNS = (
+    Column("Worker", 17),
+    Column("Status", 9),
+    Column("DLQ", 18),
+    Column("Retry", 7),
+    Column("Fail", 7),
+    Column("Ratio", 6),
+    Column("Max", 3),
+    Column("Summary", 50),
+)
+INCIDENT_COLUMNS = (
+    Column("Status", 9),
+    Column("Cause", 20),
+    Column("Affects", 30),
+    Column("Summary", 80),
+)
+EVENT_COLUMNS = (
+    Column("Time", 8),
+    Column("Check", 26),
+    Column("Change", 14),
+    Column("Summary", 60),
+)
+
+
+@dataclass
+class ResultsArrived(Message):
+    """New results are in the state: the panels are out of date."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DashboardApp(App[None]):
+    """The live dashboard over one registry's checks."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    """Absolute, so that subclasses defined elsewhere (tests) find it too."""
+    TITLE = "opsdash"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("r", "refresh_now", "Refresh"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("slash", "filter", "Filter"),
+        Binding("f", "failing_only", "Failing"),
+        Binding("enter", "detail", "Detail", show=True),
+        Binding("escape", "go_back", "Back", show=False),
+        Binding("z", "zoom", "Zoom"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        registry: Registry,
+        specs: Sequence[CheckSpec],
+        *,
+        live: bool = True,
+        clock: Clock = _utc_now,
+        resources: Callable[[], Resources] | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        """``live=False`` runs no checks (snapshots and benchmarks feed :meth:`ingest`)."""
+        super().__init__()
+        self.state = PlatformState(registry, specs)
+        self.scheduler: Scheduler | None = None
+        self.query_text = ""
+        self.failing_only = False
+        self.paused = False
+        self.flushes = 0
+        self._live = live
+        self._clock = clock
+        self._concurrency = concurrency or registry.defaults.concurrency
+        self._resources = resources or (lambda: Resources(concurrency=self._concurrency))
+        self._flush_pending = False
+        self._last_flush = 0.0
+        self._engine_error: str | None = None
+        self._shown_header: Text | None = None
+        self._header = Static(id="status-header")
+        self._filter = Input(
+            placeholder="filter by name or tag; enter keeps it, esc clears", id="filter"
+        )
+        self._panels = Container(id="panels")
+        self.services = KeyedTable(SERVICE_COLUMNS, id="services", title="Services")
+        self.datastores = KeyedTable(DATASTORE_COLUMNS, id="datastores", title="Datastores")
+        self.queues = KeyedTable(QUEUE_COLUMNS, id="queues", title="Queues and workers")
+        self.incidents = KeyedTable(INCIDENT_COLUMNS, id="incidents", title="Incidents")
+        self.events = KeyedTable(EVENT_COLUMNS, id="events", title="Events")
+        self.title = f"opsdash: {registry.platform}"
+
+    # --- layout ---------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        """Header line, the five panels, the filter input (hidden) and the footer."""
+        yield self._header
+        with self._panels:
+            yield from self._narrow_order()
+        yield self._filter
+        yield Footer()
+
+    def _narrow_order(self) -> list[KeyedTable]:
+        # one column: what is broken first
+        return [self.incidents, self.services, self.datastores, self.queues, self.events]
+
+    def _wide_order(self) -> list[KeyedTable]:
+        # a two-column grid, filled row by row: events spans the right column's lower rows
+        return [self.services, self.incidents, self.datastores, self.events, self.queues]
+
+    def on_mount(self) -> None:
+        """Fill the panels, start the engine and the clock tick."""
+        self._filter.display = False
+        self.datastores.display = bool(self.state.registry.datastores)
+        self.services.focus()
+        self.refresh_panels()
+        self.set_interval(TICK, self._tick)
+        if self._live:
+            self.run_engine()
+
+    def on_resize(self, event: Resize) -> None:
+        """Two columns on a large terminal, one scrolling column on a small one."""
+        wide = event.size.width >= WIDE[0] and event.size.height >= WIDE[1]
+        if wide == self._panels.has_class("wide"):
+            return
+        self._panels.set_class(wide, "wide")
+        order = self._wide_order() if wide else self._narrow_order()
+        for previous, widget in itertools.pairwise(order):
+            self._panels.move_child(widget, after=previous)
+
+    # --- the engine -----------------------------------------------------------------
+
+    @work(exit_on_error=False, group="engine", name="scheduler")
+    async def run_engine(self) -> None:
+        """Run every check on its interval until the app exits."""
+        import asyncio
+
+        async with self._resources() as resources:
+            self.scheduler = Scheduler(
+                self.state.specs, resources, self._on_result, concurrency=self._concurrency
+            )
+            self.scheduler.start()
+            try:
+                await asyncio.Event().wait()  # until the worker is cancelled at exit
+            finally:
+                await self.scheduler.stop()
+
+    def _on_result(self, result: CheckResult) -> None:
+        """The scheduler's sink: record the result; one message per burst."""
+        self.state.apply(result)
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.post_message(ResultsArrived())
+
+    def on_results_arrived(self, message: ResultsArrived) -> None:
+        """Refresh now, or after the gap if the last refresh was just now (coalescing)."""
+        delay = self._last_flush + FLUSH_GAP - time.monotonic()
+        if delay <= 0:
+            self._flush_results()
+        else:
+            self.set_timer(delay, self._flush_results)
+
+    def _tick(self) -> None:
+        self.refresh_panels()
+
+    def _flush_results(self) -> None:
+        self._flush_pending = False
+        self.refresh_panels()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """An engine failure is shown, not fatal: the last results stay on screen."""
+        if event.worker.group == "engine" and event.state is WorkerState.ERROR:
+            self._engine_error = str(event.worker.error) or type(event.worker.error).__name__
+            self.notify(f"checks stopped: {self._engine_error}", severity="error", timeout=30)
+            self.refresh_panels()
+
+    def ingest(self, results: Iterable[CheckResult]) -> int:
+        """Apply ``results`` and refresh at once (snapshots, benchmarks, tests); cells written."""
+        self.state.apply_all(results)
+        return self.refresh_panels()
+
+    # --- drawing --------------------------------------------------------------------
+
+    def _visible(self, rows: list[Row]) -> list[Row]:
+        words = self.query_text.lower().split()
+        return [
+            row
+            for row in rows
+            if (not self.failing_only or row.status.failing)
+            and all(word in row.search for word in words)
+        ]
+
+    def refresh_panels(self) -> int:
+        """Bring every panel and the header up to date with the state; the cells written."""
+        self._last_flush = time.monotonic()
+        self.flushes += 1
+        now = self._clock()
+        view = View(self.state, self.state.snapshot(), now)
+        with self.batch_update():
+            written = self.services.sync(self._visible(service_rows(view)))
+            written += self.datastores.sync(self._visible(datastore_rows(view)))
+            written += self.queues.sync(self._visible(queue_rows(view)))
+            written += self.incidents.sync(self._visible(incident_rows(view)))
+            written += self.events.sync(self._visible(event_rows(view)))
+            header = self._header_text(view)
+            if header != self._shown_header:
+                self._header.update(header)
+                self._shown_header = header
+            self._update_titles()
+        if isinstance(self.screen, DetailScreen):
+            self.screen.refresh_from_state()
+        return written
+
+    def _update_titles(self) -> None:
+        shown = {
+            self.services: len(self.state.registry.services),
+            self.queues: len(self.state.registry.workers),
+        }
+        for table, total in shown.items():
+            base = table.panel_title
+            table.border_title = (
+                f"{base} ({table.row_count}/{total})" if table.row_count != total else base
+            )
+        count = self.incidents.row_count
+        self.incidents.border_title = f"Incidents ({count})" if count else "Incidents: none"
+
+    def _header_text(self, view: View) -> Text:
+        snapshot = view.snapshot
+        results = snapshot.results
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(snapshot.platform, style="bold")
+        text.append("  ")
+        if results:
+            status = snapshot.status
+            text.append(
+                f" {status.glyph} {status.value.upper()} ", style=f"reverse {STATUS_STYLE[status]}"
+            )
+        else:
+            text.append(" … waiting for the first results ", style="reverse")
+        counts = snapshot.counts
+        for status in Status:
+            text.append("  ")
+            text.append(
+                f"{status.glyph} {counts[status.value]} {status.value}",
+                style=STATUS_STYLE[status] if counts[status.value] else "dim",
+            )
+        text.append("\n")
+        text.append(f"{len(self.state.specs)} checks · ", style="dim")
+        last = self.state.last_update
+        if last is None:
+            text.append("no result yet", style="dim")
+        else:
+            age = age_text((view.now - last).total_seconds())
+            text.append(f"last result {last.astimezone().strftime('%H:%M:%S')} ({age} ago)")
+        stale = self._stale(view)
+        if stale:
+            text.append(
+                f"   ⚠ {stale} stale (older than twice their interval)", style="bold yellow"
+            )
+        if self.paused:
+            text.append("   ⏸ PAUSED (p resumes)", style="bold reverse yellow")
+        if self._engine_error:
+            text.append(f"   ✖ checks stopped: {self._engine_error}", style="bold red")
+        if self.query_text:
+            text.append(f"   filter: {self.query_text}", style="cyan")
+        if self.failing_only:
+            text.append("   failing only", style="cyan")
+        return text
+
+    def _stale(self, view: View) -> int:
+        """Checks whose latest result is older than twice their interval."""
+        count = 0
+        for spec in self.state.specs:
+            result = self.state.latest(spec.id)
+            if result is not None and view.now - result.started_at > timedelta(
+                seconds=2 * spec.interval
+            ):
+                count += 1
+        return count
+
+    # --- actions --------------------------------------------------------------------
+
+    def action_refresh_now(self) -> None:
+        """Run every check now."""
+        if self.scheduler is not None:
+            self.scheduler.run_now()
+        self.notify("running every check now", timeout=2)
+
+    def action_toggle_pause(self) -> None:
+        """Hold the checks after their current run, or let them go on."""
+        self.paused = not self.paused
+        if self.scheduler is not None:
+            if self.paused:
+                self.scheduler.pause()
+            else:
+                self.scheduler.resume()
+        self.refresh_panels()
+
+    def action_filter(self) -> None:
+        """Show the filter input."""
+        self._filter.display = True
+        self._filter.focus()
+
+    def action_failing_only(self) -> None:
+        """Show only what is not ok (toggle)."""
+        self.failing_only = not self.failing_only
+        self.refresh_panels()
+
+    def action_detail(self) -> None:
+        """The detail of the selected row of the focused panel."""
+        table = self.focused
+        if isinstance(table, KeyedTable):
+            self._open_detail(table, table.cursor_key())
+
+    def action_go_back(self) -> None:
+        """Close the filter, else clear it, else leave the zoom, else leave a screen."""
+        if self._filter.display or self.query_text:
+            self._close_filter(clear=True)
+        elif self.screen.maximized is not None:
+            self.screen.minimize()
+        elif len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_zoom(self) -> None:
+        """Give the focused panel the whole screen, or give it back."""
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        elif isinstance(self.focused, KeyedTable):
+            self.screen.maximize(self.focused)
+
+    def action_help(self) -> None:
+        """Show the keys."""
+        self.push_screen(HelpScreen())
+
+    # --- events ---------------------------------------------------------------------
+
+    @on(KeyedTable.RowSelected)
+    def _row_selected(self, event: KeyedTable.RowSelected) -> None:
+        """Enter on a row (or a click on the selected row) opens its detail."""
+        table = event.data_table
+        if isinstance(table, KeyedTable) and event.row_key.value is not None:
+            self._open_detail(table, str(event.row_key.value))
+
+    def _open_detail(self, table: KeyedTable, key: str | None) -> None:
+        if key is None:
+            return
+        checks = table.checks_of(key)
+        if checks:
+            # the failing check first: it is what the user came for
+            checks = tuple(sorted(checks, key=self._severity_of, reverse=True))
+            title = f"{table.panel_title}: {key}"
+            self.push_screen(DetailScreen(self.state, checks, title=title))
+
+    def _severity_of(self, check_id: str) -> int:
+        result = self.state.latest(check_id)
+        return -1 if result is None else result.status.severity
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value.strip()
+        self.refresh_panels()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self._close_filter(clear=False)
+
+    def _close_filter(self, *, clear: bool) -> None:
+        if clear:
+            self._filter.value = ""
+            self.query_text = ""
+        self._filter.display = False
+        self.services.focus()
+        self.refresh_panels()
 
 
 def run_dashboard(registry: Registry, specs: Sequence[CheckSpec]) -> None:
     """Open the dashboard on ``specs`` until the user quits."""
-    raise NotImplementedError("the dashboard arrives with issue 5")
+    DashboardApp(registry, specs).run()

@@ -1,0 +1,218 @@
+"""The demo platform: eleven services, four workers and a stand-in Redis on loopback.
+
+``async with DemoPlatform() as demo:`` starts every listener on a free 127.0.0.1 port and a
+driver task that plays the story (:mod:`opsdash.demo.story`); ``demo.registry`` is a registry
+pointing at them, ready for ``build_plan``. Pass ``clock`` to control the story time in tests
+and call :meth:`DemoPlatform.sync` to apply the current scene.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from opsdash.demo import bodies
+from opsdash.demo.resp import FakeRedis
+from opsdash.demo.server import HttpServer, Response
+from opsdash.demo.story import (
+    PROCESSED_PER_S,
+    SERVICES,
+    WORKERS,
+    DemoService,
+    DemoWorker,
+    Scene,
+    scene_at,
+)
+from opsdash.registry.model import Registry
+
+Clock = Callable[[], float]
+SYNC_EVERY = 0.25
+_NOT_FOUND = Response(404, b'{"error":"not found"}')
+
+
+class _WorkerMetrics:
+    """One worker's Prometheus counters, advanced by the story's rates on each scrape."""
+
+    def __init__(self, worker: DemoWorker) -> None:
+        self.worker = worker
+        self.registry = CollectorRegistry()
+        labels = ["worker"]
+        self.processed = Counter(
+            "worker_processed", "Jobs processed", labels, registry=self.registry
+        ).labels(worker.name)
+        self.retries = Counter(
+            "worker_retries", "Job attempts retried", labels, registry=self.registry
+        ).labels(worker.name)
+        self.failures = Counter(
+            "worker_failures", "Jobs failed for good", labels, registry=self.registry
+        ).labels(worker.name)
+        self._last: float | None = None
+        # the worker has been up a while: a one-shot check already sees a retry ratio
+        self.processed.inc(3000)
+        self.retries.inc(24)
+
+    def advance(self, now: float, scene: Scene) -> None:
+        """Add what the worker did since the last scrape at the scene's rates."""
+        if self._last is not None:
+            elapsed = min(max(now - self._last, 0.0), 30.0)
+            self.processed.inc(PROCESSED_PER_S * elapsed)
+            self.retries.inc(scene.retries_per_s[self.worker.name] * elapsed)
+            self.failures.inc(scene.failures_per_s[self.worker.name] * elapsed)
+        self._last = now
+
+
+class DemoPlatform:
+    """Every demo listener, and the story that drives them."""
+
+    def __init__(
+        self, *, clock: Clock = time.monotonic, drive: bool = True, start_at: float = 0.0
+    ) -> None:
+        """``start_at`` skips into the story (``15`` starts during the redis outage)."""
+        self._clock = clock
+        self._epoch = clock() - start_at
+        self._drive = drive
+        self.redis = FakeRedis()
+        self.services: dict[str, HttpServer] = {
+            service.name: HttpServer(self._service_handler(service)) for service in SERVICES
+        }
+        self._metrics = {worker.name: _WorkerMetrics(worker) for worker in WORKERS}
+        self.workers: dict[str, HttpServer] = {
+            worker.name: HttpServer(self._worker_handler(worker)) for worker in WORKERS
+        }
+        self._driver: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def story_time(self) -> float:
+        """Seconds since the platform started (the story wraps every cycle)."""
+        return self._clock() - self._epoch
+
+    def scene(self) -> Scene:
+        """The scene now."""
+        return scene_at(self.story_time)
+
+    async def __aenter__(self) -> Self:
+        await self.redis.start()
+        for server in (*self.services.values(), *self.workers.values()):
+            await server.start()
+        await self.sync()
+        if self._drive:
+            self._driver = asyncio.create_task(self._play(), name="opsdash-demo-story")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._driver is not None:
+            self._driver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._driver
+        for server in (*self.services.values(), *self.workers.values()):
+            await server.close()
+        await self.redis.stop()
+
+    async def sync(self) -> None:
+        """Bring the stand-in Redis up or down as the current scene says."""
+        async with self._lock:
+            if self.scene().redis_up:
+                await self.redis.start()
+            else:
+                await self.redis.stop()
+
+    async def _play(self) -> None:
+        while True:
+            await asyncio.sleep(SYNC_EVERY)
+            await self.sync()
+
+    def _service_handler(self, service: DemoService) -> Callable[[str], Any]:
+        async def handle(path: str) -> Response:
+            scene = self.scene()
+            delay = scene.slow.get(service.name)
+            if delay:
+                await asyncio.sleep(delay)
+            deps = {name: name != "redis" or scene.redis_up for name in service.dependencies}
+            route = path.split("?", 1)[0]
+            if route == "/health":
+                checked = deps if service.liveness_checks_dependencies else None
+                return bodies.liveness(service.format, checked)
+            if route == "/ready":
+                return bodies.FORMATS[service.format](deps)
+            return _NOT_FOUND
+
+        return handle
+
+    def _worker_handler(self, worker: DemoWorker) -> Callable[[str], Any]:
+        async def handle(path: str) -> Response:
+            scene = self.scene()
+            route = path.split("?", 1)[0]
+            if route == "/metrics":
+                metrics = self._metrics[worker.name]
+                metrics.advance(self._clock(), scene)
+                return Response(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+            if route == "/dlq" and worker.has_dlq:
+                queue = f"dlq:{worker.name.removesuffix('-worker')}"
+                body = {"queue": queue, "depth": scene.dlq_depth.get(worker.name, 0)}
+                return Response(200, json.dumps(body).encode())
+            return _NOT_FOUND
+
+        return handle
+
+    @property
+    def registry(self) -> Registry:
+        """A registry of the demo platform, pointing at the ports it listens on."""
+        services: dict[str, Any] = {}
+        for service in SERVICES:
+            services[service.name] = {
+                "url": self.services[service.name].url,
+                "depends_on": ["redis"] if service.uses_redis else [],
+                "tags": ["demo", service.format],
+            }
+        workers: dict[str, Any] = {}
+        for worker in WORKERS:
+            url = self.workers[worker.name].url
+            selector = f'{{worker="{worker.name}"}}'
+            entry: dict[str, Any] = {
+                "max_attempts": worker.max_attempts,
+                "depends_on": ["redis"] if worker.uses_redis else [],
+                "tags": ["demo", "worker"],
+                "metrics": {
+                    "source": "prometheus",
+                    "url": f"{url}/metrics",
+                    "retries": f"worker_retries_total{selector}",
+                    "failures": f"worker_failures_total{selector}",
+                    "processed": f"worker_processed_total{selector}",
+                },
+            }
+            if worker.has_dlq:
+                entry["dlq"] = {
+                    "source": "http-json",
+                    "url": f"{url}/dlq",
+                    "path": "depth",
+                    "depth": {"warn": 1, "crit": 100},
+                }
+            workers[worker.name] = entry
+        return Registry.model_validate(
+            {
+                "version": 1,
+                "platform": "demo-learning-platform",
+                "defaults": {
+                    "interval": "2s",
+                    "timeout": "2s",
+                    "latency": {"warn": "500ms", "crit": "1500ms"},
+                },
+                "datastores": {"redis": {"kind": "redis", "url": self.redis.url, "tags": ["demo"]}},
+                "services": services,
+                "workers": workers,
+            }
+        )

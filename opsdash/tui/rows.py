@@ -1,0 +1,337 @@
+"""What each panel shows, as plain data: pure functions of the state, a clock and the registry.
+
+Every panel is a list of :class:`Row` (a stable key, cells, a status and the text the filter
+searches). Cells are ``(text, style)`` pairs, cheap to build and to compare, so the tables
+update only the cells whose pair changed. Status always travels as glyph + word; the style only
+adds colour. Nothing here imports textual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from opsdash.incidents import Incident
+from opsdash.plan import CheckSpec
+from opsdash.results import CheckResult
+from opsdash.state import Event, PlatformState, Snapshot
+from opsdash.status import Status, worst
+
+Cell = tuple[str, str]
+"""``(text, rich style)``; the style is only colour on top of the text."""
+
+STATUS_STYLE = {
+    Status.OK: "green",
+    Status.WARN: "bold yellow",
+    Status.CRIT: "bold red",
+    Status.UNKNOWN: "bold magenta",
+}
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 8
+EVENTS_SHOWN = 200
+DASH: Cell = ("-", "dim")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a panel."""
+
+    key: str
+    cells: tuple[Cell, ...]
+    status: Status
+    search: str
+    """Lower-case names and tags the ``/`` filter matches against."""
+    checks: tuple[str, ...] = ()
+    """The check ids the detail screen opens for this row."""
+
+
+def status_cell(status: Status | None) -> Cell:
+    """Glyph and word, coloured."""
+    if status is None:
+        return DASH
+    return (f"{status.glyph} {status.value}", STATUS_STYLE[status])
+
+
+def latency_text(value: float | None) -> str:
+    """``12 ms``, ``3.4 ms``, ``1.2 s``."""
+    if value is None:
+        return "-"
+    if value >= 1000:
+        return f"{value / 1000:.1f} s"
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def age_text(seconds: float) -> str:
+    """A coarse age that changes rarely once old: ``8s``, ``3m``, ``2h05m``, ``4d``."""
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f}h{(seconds % 3600) // 60:02.0f}m"
+    return f"{seconds // 86400:.0f}d"
+
+
+def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
+    """The last ``width`` values as block characters scaled to their maximum (gaps blank)."""
+    recent = list(values)[-width:]
+    known = [v for v in recent if v is not None]
+    top = max(known, default=0.0)
+    if top <= 0:
+        return "".join(SPARK[0] if v is not None else " " for v in recent)
+    return "".join(
+        " " if v is None else SPARK[min(int(v / top * (len(SPARK) - 1) + 0.5), len(SPARK) - 1)]
+        for v in recent
+    )
+
+
+def _number(details: Mapping[str, Any], key: str) -> float | None:
+    value = details.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}%"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}/m" if value < 10 else f"{value:.0f}/m"
+
+
+def failing_dependencies(result: CheckResult | None) -> list[str]:
+    """The dependencies a readiness body reports not ok."""
+    if result is None:
+        return []
+    dependencies = result.details.get("dependencies")
+    if not isinstance(dependencies, Mapping):
+        return []
+    return [str(name) for name, status in dependencies.items() if str(status) != Status.OK.value]
+
+
+def clip(text: str, width: int) -> str:
+    """One line, at most ``width`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+class View:
+    """Everything the row builders read: one state, at one instant."""
+
+    def __init__(self, state: PlatformState, snapshot: Snapshot, now: datetime) -> None:
+        self.state = state
+        self.snapshot = snapshot
+        self.now = now
+        self.registry = state.registry
+        self.by_component: dict[str, list[CheckSpec]] = {}
+        for spec in state.specs:
+            self.by_component.setdefault(spec.component, []).append(spec)
+
+    def latest(self, check_id: str) -> CheckResult | None:
+        """The newest result of a check."""
+        return self.state.latest(check_id)
+
+    def since_cell(self, check_ids: Iterable[str]) -> Cell:
+        """How long the component has been in its current state."""
+        starts = [s for i in check_ids if (s := self.state.since(i)) is not None]
+        if not starts:
+            return DASH
+        return (age_text((self.now - max(starts)).total_seconds()), "")
+
+    def search_text(self, name: str, specs: Sequence[CheckSpec]) -> str:
+        """Names, ids and tags the filter matches."""
+        words = {name, *(s.id for s in specs), *(t for s in specs for t in s.tags)}
+        return " ".join(sorted(words)).lower()
+
+
+def service_rows(view: View) -> list[Row]:
+    """Services: health, ready, latency and its trend, time in state, failing dependencies."""
+    rows = []
+    for name in view.registry.services:
+        specs = view.by_component.get(name)
+        if not specs:
+            continue
+        ids = tuple(spec.id for spec in specs)
+        health = view.latest(f"{name}.health")
+        ready = view.latest(f"{name}.ready")
+        main = ready or health
+        latest = [r for r in (health, ready) if r is not None]
+        status = worst((r.status for r in latest), default=Status.UNKNOWN) if latest else None
+        history = view.state.history(main.id) if main is not None else ()
+        failing = failing_dependencies(ready) or failing_dependencies(health)
+        if failing:
+            why: Cell = (", ".join(failing), "bold red")
+        elif status is not None and status.failing:
+            worst_result = max(latest, key=lambda r: r.status.severity)
+            why = (clip(worst_result.summary, 60), STATUS_STYLE[worst_result.status])
+        else:
+            why = DASH
+        rows.append(
+            Row(
+                key=name,
+                cells=(
+                    (name, "bold" if status is not None and status.failing else ""),
+                    status_cell(health.status if health else None),
+                    status_cell(ready.status if ready else None),
+                    (latency_text(main.latency_ms if main else None), ""),
+                    (sparkline([r.latency_ms for r in history]), "cyan"),
+                    view.since_cell(ids) if latest else DASH,
+                    why,
+                ),
+                status=status or Status.UNKNOWN,
+                search=view.search_text(name, specs),
+                checks=ids,
+            )
+        )
+    return rows
+
+
+def datastore_rows(view: View) -> list[Row]:
+    """Datastores: status, latency, connections %, memory %, role and replication lag."""
+    rows = []
+    for name in view.registry.datastores:
+        for spec in view.by_component.get(name, ()):
+            result = view.latest(spec.id)
+            details: Mapping[str, Any] = result.details if result else {}
+            lag = _number(details, "replication_lag_s")
+            role = details.get("role")
+            rows.append(
+                Row(
+                    key=spec.id,
+                    cells=(
+                        (spec.id, "bold" if result and result.status.failing else ""),
+                        status_cell(result.status if result else None),
+                        (latency_text(result.latency_ms if result else None), ""),
+                        (_pct(_number(details, "connections_pct")), ""),
+                        (_pct(_number(details, "memory_pct")), ""),
+                        (str(role) if role else "-", ""),
+                        ("-" if lag is None else f"{lag:.1f}s", ""),
+                        (clip(result.summary, 80), "") if result else DASH,
+                    ),
+                    status=result.status if result else Status.UNKNOWN,
+                    search=view.search_text(name, [spec]),
+                    checks=(spec.id,),
+                )
+            )
+    return rows
+
+
+def _dlq_cell(view: View, name: str, dlq: CheckResult | None, has_dlq: bool) -> Cell:
+    if not has_dlq or (dlq is not None and "none" in str(dlq.details.get("dlq", ""))):
+        return ("no DLQ (by design)", "dim")
+    if dlq is None:
+        return DASH
+    depth = _number(dlq.details, "depth")
+    if depth is None:
+        return ("?", STATUS_STYLE[Status.UNKNOWN]) if dlq.error else DASH
+    growth = _number(dlq.details, "growth_per_min")
+    arrow = "" if growth is None else " ↑" if growth > 0 else " ↓" if growth < 0 else " →"
+    trend = sparkline([_number(r.details, "depth") for r in view.state.history(dlq.id)], 6)
+    return (f"{depth:.0f}{arrow} {trend}", STATUS_STYLE[dlq.status] if dlq.status.failing else "")
+
+
+def _ratio(details: Mapping[str, Any]) -> str:
+    pct = _number(details, "retry_ratio_pct")
+    if pct is None and (ratio := _number(details, "retry_ratio")) is not None:
+        pct = ratio * 100  # a ratio is a fraction: 0.05 is 5 %
+    return "-" if pct is None else f"{pct:.1f}%"
+
+
+def queue_rows(view: View) -> list[Row]:
+    """Workers: DLQ depth and trend, retries and failures per minute, retry ratio, attempts."""
+    rows = []
+    for name, worker in view.registry.workers.items():
+        specs = view.by_component.get(name)
+        if not specs:
+            continue
+        ids = tuple(spec.id for spec in specs)
+        dlq = view.latest(f"{name}.dlq")
+        retries = view.latest(f"{name}.retries")
+        latest = [r for r in (dlq, retries) if r is not None]
+        status = worst(r.status for r in latest) if latest else None
+        figures: Mapping[str, Any] = retries.details if retries else {}
+        attempts = _number(figures, "max_attempts") or worker.max_attempts
+        failing = [r for r in latest if r.status.failing]
+        summary: Cell = (
+            (clip("; ".join(r.summary for r in failing), 80), STATUS_STYLE[status])
+            if failing and status is not None
+            else (clip(latest[0].summary, 80), "dim")
+            if latest
+            else DASH
+        )
+        rows.append(
+            Row(
+                key=name,
+                cells=(
+                    (name, "bold" if status is not None and status.failing else ""),
+                    status_cell(status),
+                    _dlq_cell(view, name, dlq, any(spec.check == "dlq" for spec in specs)),
+                    (_rate(_number(figures, "retries_per_min")), ""),
+                    (_rate(_number(figures, "failures_per_min")), ""),
+                    (_ratio(figures), ""),
+                    ("-" if attempts is None else f"{attempts:.0f}", ""),
+                    summary,
+                ),
+                status=status or Status.UNKNOWN,
+                search=view.search_text(name, specs),
+                checks=ids,
+            )
+        )
+    return rows
+
+
+_KIND_RANK = {"datastore-down": 0, "unreachable-from-dependants": 1, "datastore": 2}
+
+
+def incident_rows(view: View) -> list[Row]:
+    """Incidents, root causes first (datastores down before components failing alone)."""
+    incidents: list[Incident] = sorted(
+        view.snapshot.incidents,
+        key=lambda i: (-i.status.severity, _KIND_RANK.get(i.kind, 3)),
+    )
+    rows = []
+    for incident in incidents:
+        affected = ", ".join(a for a in incident.affected if a != incident.cause)
+        rows.append(
+            Row(
+                key=f"{incident.kind}:{incident.cause}",
+                cells=(
+                    status_cell(incident.status),
+                    (incident.cause, "bold"),
+                    (f"{len(incident.affected)}: {affected}" if affected else "-", ""),
+                    (clip(incident.summary, 120), ""),
+                ),
+                status=incident.status,
+                search=" ".join((incident.cause, *incident.affected)).lower(),
+                checks=incident.checks,
+            )
+        )
+    return rows
+
+
+def event_rows(view: View) -> list[Row]:
+    """State changes, newest first, with their local time."""
+    rows = []
+    events: list[Event] = list(view.state.events)[:EVENTS_SHOWN]
+    for event in events:
+        before = "new" if event.previous is None else event.previous.glyph
+        rows.append(
+            Row(
+                key=f"{event.at.isoformat()}|{event.check_id}",
+                cells=(
+                    (event.at.astimezone().strftime("%H:%M:%S"), "dim"),
+                    (event.check_id, ""),
+                    (
+                        f"{before} → {event.current.glyph} {event.current.value}",
+                        STATUS_STYLE[event.current],
+                    ),
+                    (clip(event.summary, 100), ""),
+                ),
+                status=event.current,
+                search=event.check_id.lower(),
+                checks=(event.check_id,),
+            )
+        )
+    return rows
