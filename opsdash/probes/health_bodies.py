@@ -169,9 +169,14 @@ def _ietf(document: dict[str, Any], ietf_type: bool, _code: int) -> HealthBody |
             if not entries:
                 continue
             worst_entry = max(entries, key=lambda e: normalise(e.get("status")).severity)
-            dependencies[str(key)] = Dependency(
+            found = Dependency(
                 normalise(worst_entry.get("status")), _message(worst_entry.get("output"))
             )
+            # Keys are "component:measurement": one dependency per component, its worst figure.
+            component = str(key).split(":", 1)[0] or str(key)
+            known = dependencies.get(component)
+            if known is None or found.status.severity > known.status.severity:
+                dependencies[component] = found
     return HealthBody("ietf", normalise(status), dependencies)
 
 
