@@ -1,10 +1,15 @@
 """Benchmark: one round of HTTP probes over N services on loopback, against curl.
 
 nginx serves N loopback ports (``return 200 '{"status":"ok"}'``), so the server is not the
-bottleneck. Each opsdash run is a fresh process that builds a registry of N services (health +
-ready: 2N probes), plans it with :func:`opsdash.plan.build_plan` and runs
-:func:`opsdash.engine.run_round` once, cold, as ``opsdash check`` does. curl runs
-``--parallel --parallel-max 64`` over the same URLs; the two alternate, several times.
+bottleneck. Three things alternate, several times, on the same URLs:
+
+- curl ``--parallel --parallel-max 64`` (process start to exit);
+- the real command, ``opsdash check --json -r <generated registry>`` (process start to exit:
+  interpreter, imports, YAML, plan, round, JSON output), with its peak RSS and CPU;
+- the round alone: a fresh process builds a registry of N services (health + ready: 2N
+  probes), plans it with :func:`opsdash.plan.build_plan` and runs
+  :func:`opsdash.engine.run_round` once, cold, as ``opsdash check`` does; its wall time, CPU
+  per probe and peak RSS are measured inside.
 
 A second scenario runs 50 services of which 10 accept connections and never answer, and
 checks that the round ends within the deadline + 0.5 s.
@@ -189,6 +194,51 @@ def opsdash_round(ports: list[int], loop: str, timeout: float = 3.0) -> dict[str
     return figures
 
 
+def write_registry(ports: list[int], directory: str, timeout: float = 3.0) -> Path:
+    """A registry of one service per port (health + ready), as ``opsdash check`` reads it."""
+    path = Path(directory, "services.yaml")
+    lines = [
+        "version: 1",
+        "platform: bench",
+        "defaults:",
+        f"  timeout: {timeout:g}s",
+        f"  concurrency: {CONCURRENCY}",
+        "services:",
+    ]
+    for i, port in enumerate(ports):
+        lines += [f"  svc-{i}:", f"    url: http://127.0.0.1:{port}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def command_round(registry: Path) -> dict[str, float]:
+    """``opsdash check --json -r registry`` as a user runs it: wall time from process start to
+    exit, the child's CPU and peak RSS, and the statuses of its JSON document."""
+    opsdash = Path(sys.executable).with_name("opsdash")
+    argv = [str(opsdash)] if opsdash.exists() else [sys.executable, "-m", "opsdash"]
+    argv += ["check", "--json", "-r", str(registry)]
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parent.parent
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        document = json.loads(out.read())
+    counts: dict[str, int] = {}
+    for check in document["checks"]:
+        counts[check["status"]] = counts.get(check["status"], 0) + 1
+    return {
+        "command_s": wall,
+        "exit_code": process.returncode,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "max_rss_mb": usage.ru_maxrss / 1024.0,
+        **{f"n_{name}": count for name, count in counts.items()},
+    }
+
+
 def curl_round(urls: list[str]) -> float:
     """Wall time of curl fetching ``urls``, 64 at a time."""
     with tempfile.NamedTemporaryFile("w", suffix=".curl") as config:
@@ -229,32 +279,55 @@ def main() -> None:
 
     loops = ("uvloop", "asyncio") if args.loop == "both" else (args.loop,)
     print(f"# {args.n} services = {2 * args.n} probes, concurrency {CONCURRENCY}")
-    with nginx(args.n) as ports:
+    with nginx(args.n) as ports, tempfile.TemporaryDirectory(prefix="opsdash-bench-") as tmp:
+        registry = write_registry(ports, tmp)
         urls = [f"http://127.0.0.1:{p}/{path}" for p in ports for path in ("health", "ready")]
         curl_round(urls)  # warm nginx and the page cache once
+        command_round(registry)  # and the command's .pyc files
         curl_times: list[float] = []
+        commands: list[dict[str, float]] = []
         rounds: dict[str, list[dict[str, float]]] = {loop: [] for loop in loops}
         for _ in range(args.runs):
+            curl_times.append(curl_round(urls))
+            commands.append(command_round(registry))
             for loop in loops:
                 curl_times.append(curl_round(urls))
                 rounds[loop].append(opsdash_round(ports, loop))
     curl = statistics.median(curl_times)
-    print(f"curl            wall {curl:.3f} s (median of {len(curl_times)})")
-    for loop, figures in rounds.items():
-        wall = statistics.median(f["round_s"] for f in figures)
-        command = statistics.median(f["command_s"] for f in figures)
-        cpu = statistics.median(f["cpu_ms_per_probe"] for f in figures)
-        rss = max(f["max_rss_mb"] for f in figures)
-        ok = min(f.get("n_ok", 0) for f in figures)
+    print(
+        f"curl            wall {curl:.3f} s (median of {len(curl_times)}; "
+        f"{min(curl_times):.3f}-{max(curl_times):.3f})"
+    )
+    command = statistics.median(f["command_s"] for f in commands)
+    print(
+        f"opsdash check --json  command {command:.3f} s = {command / curl:.2f}x curl "
+        f"({min(f['command_s'] for f in commands):.3f}-"
+        f"{max(f['command_s'] for f in commands):.3f}); "
+        f"CPU {statistics.median(f['cpu_s'] for f in commands):.3f} s; "
+        f"peak RSS {max(f['max_rss_mb'] for f in commands):.0f} MB; "
+        f"ok {min(f.get('n_ok', 0) for f in commands):.0f}/{2 * args.n}; "
+        f"exit {max(f['exit_code'] for f in commands):.0f}"
+    )
+    for loop, runs in rounds.items():
+        wall = statistics.median(f["round_s"] for f in runs)
+        process = statistics.median(f["command_s"] for f in runs)
+        cpu = statistics.median(f["cpu_ms_per_probe"] for f in runs)
+        rss = max(f["max_rss_mb"] for f in runs)
+        ok = min(f.get("n_ok", 0) for f in runs)
         print(
-            f"opsdash {loop:8s} round {wall:.3f} s = {wall / curl:.2f}x curl; "
-            f"whole process {command:.3f} s = {command / curl:.2f}x; "
-            f"CPU {cpu:.3f} ms/probe; peak RSS {rss:.0f} MB; ok {ok}/{2 * args.n}"
+            f"opsdash {loop:8s} round {wall:.3f} s = {wall / curl:.2f}x curl "
+            f"({min(f['round_s'] for f in runs):.3f}-{max(f['round_s'] for f in runs):.3f}); "
+            f"whole process {process:.3f} s = {process / curl:.2f}x; "
+            f"CPU {cpu:.3f} ms/probe; peak RSS {rss:.0f} MB; ok {ok:.0f}/{2 * args.n}"
         )
 
     timeout = 2.0
     print(f"# 50 services, 10 of which never answer; deadline {timeout:g}s")
-    with nginx(40) as ports, hanging_ports(10) as hanging:
+    with (
+        nginx(40) as ports,
+        hanging_ports(10) as hanging,
+        tempfile.TemporaryDirectory(prefix="opsdash-bench-") as tmp,
+    ):
         for loop in loops:
             figures = opsdash_round(ports + hanging, loop, timeout)
             verdict = "ok" if figures["round_s"] <= timeout + 0.5 else "TOO SLOW"
@@ -263,6 +336,12 @@ def main() -> None:
                 f"(limit {timeout + 0.5:.1f} s: {verdict}); "
                 f"ok {figures.get('n_ok', 0):.0f}, crit {figures.get('n_crit', 0):.0f}"
             )
+        figures = command_round(write_registry(ports + hanging, tmp, timeout))
+        print(
+            f"opsdash check --json  command {figures['command_s']:.3f} s (process start to "
+            f"exit); ok {figures.get('n_ok', 0):.0f}, crit {figures.get('n_crit', 0):.0f}, "
+            f"exit {figures['exit_code']:.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -134,46 +134,32 @@ def _bind(probe: Callable[..., Awaitable[Observation]], *args: object) -> ProbeC
 
 def entry_secrets(entry: object) -> list[str]:
     """Every secret an entry holds: URL/DSN passwords, header values, RabbitMQ passwords."""
+    # One pass with a stack, not nested generators: a thousand-service registry is planned
+    # for every `opsdash check`.
     secrets: list[str] = []
-    for value in _strings(entry):
-        secrets += url_secrets(value) if "://" in value else []
-    for headers in _mappings(entry, "headers"):
-        secrets += header_secrets(headers)
-    for password in _attributes(entry, "password"):
-        secrets.append(password)
-    return secrets
-
-
-def _walk(entry: object) -> Iterator[object]:
-    yield entry
-    fields = getattr(type(entry), "model_fields", None)
-    if fields is not None:
-        for key in fields:
-            yield from _walk(getattr(entry, key))
-    elif isinstance(entry, dict):
-        for value in entry.values():
-            yield from _walk(value)
-    elif isinstance(entry, list | tuple):
-        for value in entry:
-            yield from _walk(value)
-
-
-def _strings(entry: object) -> Iterator[str]:
-    return (value for value in _walk(entry) if isinstance(value, str))
-
-
-def _mappings(entry: object, attribute: str) -> Iterator[dict[str, str]]:
-    for value in _walk(entry):
-        headers = getattr(value, attribute, None)
+    stack = [entry]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "://" in value:
+                secrets += url_secrets(value)
+            continue
+        if value is None or isinstance(value, int | float):
+            continue
+        headers = getattr(value, "headers", None)
         if isinstance(headers, dict):
-            yield headers
-
-
-def _attributes(entry: object, attribute: str) -> Iterator[str]:
-    for value in _walk(entry):
-        found = getattr(value, attribute, None)
-        if isinstance(found, str) and found:
-            yield found
+            secrets += header_secrets(headers)
+        password = getattr(value, "password", None)
+        if isinstance(password, str) and password:
+            secrets.append(password)
+        fields = getattr(type(value), "model_fields", None)
+        if fields is not None:
+            stack += (getattr(value, key) for key in fields)
+        elif isinstance(value, dict):
+            stack += value.values()
+        elif isinstance(value, list | tuple):
+            stack += value
+    return secrets
 
 
 def build_plan(registry: Registry, *, timeout: float | None = None) -> list[CheckSpec]:

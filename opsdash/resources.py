@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
@@ -42,12 +42,7 @@ def make_http_client(
     MockTransport); ``verify`` then has no effect.
     """
     if transport is None:
-        transport = LeanTransport(
-            verify=verify,
-            max_connections=concurrency * 2,
-            max_keepalive=concurrency * 2,
-            keepalive_expiry=30.0,
-        )
+        transport = make_transport(concurrency=concurrency, verify=verify)
     return httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(None),
@@ -60,6 +55,17 @@ def make_http_client(
             "Accept-Encoding": "identity",
         },
         trust_env=False,
+    )
+
+
+def make_transport(*, concurrency: int = 64, verify: bool = True) -> LeanTransport:
+    """The production transport of :func:`make_http_client`: requests in flight and idle
+    keep-alive connections both bounded to twice the round's concurrency."""
+    return LeanTransport(
+        verify=verify,
+        max_connections=concurrency * 2,
+        max_keepalive=concurrency * 2,
+        keepalive_expiry=30.0,
     )
 
 
@@ -89,6 +95,8 @@ class Resources:
         self._http_transport = http_transport
         self._http: httpx.AsyncClient | None = None
         self._insecure_http: httpx.AsyncClient | None = None
+        self._transports: dict[bool, httpx.AsyncBaseTransport] = {}
+        self._memo: dict[Hashable, object] = {}
         self._shared: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -108,14 +116,38 @@ class Resources:
         if verify:
             if self._http is None:
                 self._http = make_http_client(
-                    concurrency=self._concurrency, transport=self._http_transport
+                    concurrency=self._concurrency, transport=self._transport(verify=True)
                 )
             return self._http
         if self._insecure_http is None:
             self._insecure_http = make_http_client(
-                concurrency=self._concurrency, verify=False, transport=self._http_transport
+                concurrency=self._concurrency, transport=self._transport(verify=False)
             )
         return self._insecure_http
+
+    def lean_transport(self, *, verify: bool = True) -> LeanTransport | None:
+        """The :class:`LeanTransport` under :meth:`http`, for callers that skip the client's
+        request/response objects (the HTTP probe's direct path); ``None`` when an injected
+        transport (respx, MockTransport) must see every request through the client."""
+        self.http(verify=verify)
+        transport = self._transports.get(verify)
+        return transport if isinstance(transport, LeanTransport) else None
+
+    def memo(self, key: Hashable, create: Callable[[], T]) -> T:
+        """The value stored under ``key``, made by ``create`` on first use and kept for the
+        life of these resources (e.g. a request serialised once, sent every round)."""
+        try:
+            return cast(T, self._memo[key])
+        except KeyError:
+            value = self._memo[key] = create()
+            return value
+
+    def _transport(self, *, verify: bool) -> httpx.AsyncBaseTransport:
+        transport = self._http_transport or make_transport(
+            concurrency=self._concurrency, verify=verify
+        )
+        self._transports[verify] = transport
+        return transport
 
     async def shared(
         self,

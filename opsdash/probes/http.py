@@ -32,6 +32,7 @@ from opsdash.registry.model import RemainingThresholds
 from opsdash.resources import Resources
 from opsdash.results import ErrorType, Observation, ProbeFailure
 from opsdash.status import Status, worst
+from opsdash.transport import LeanTransport, PreparedGet, prepare_get
 
 BODY_EXCERPT = 300
 """Characters of an unrecognised body kept in ``details.body``."""
@@ -67,8 +68,59 @@ class _Answer:
 async def probe_http(resources: Resources, target: HttpTarget) -> Observation:
     """GET the endpoint and judge status code, body and certificate."""
     client = resources.http(verify=target.verify)
-    answer = await _fetch(client, target)
+    transport = resources.lean_transport(verify=target.verify)
+    answer = None if transport is None else await _fetch_direct(resources, transport, target)
+    if answer is None:
+        answer = await _fetch(client, target)
     return judge(answer, target)
+
+
+async def _fetch_direct(
+    resources: Resources, transport: LeanTransport, target: HttpTarget
+) -> _Answer | None:
+    """The first hop straight through the production transport, the request serialised once
+    per process: httpx's request and response objects cost more CPU than the rest of a probe.
+    ``None`` for a redirect (its body unread): the caller then follows it through the client,
+    which words the next request as httpx does (headers dropped across origins and so on)."""
+
+    headers_key = tuple(target.headers.items())
+
+    def merge_headers() -> httpx.Headers:
+        # As AsyncClient.build_request merges them (the client's cookie jar aside: a probe
+        # carries no cookies from one round to the next).
+        merged = httpx.Headers(resources.http(verify=target.verify).headers)
+        merged.update(target.headers)
+        return merged
+
+    def prepare() -> PreparedGet:
+        headers = resources.memo(("http-headers", target.verify, headers_key), merge_headers)
+        return prepare_get(httpx.URL(target.url), headers)
+
+    prepared = resources.memo(("http-get", target.verify, target.url, headers_key), prepare)
+    try:
+        fetched = await transport.fetch(prepared, target.max_body)
+    except (httpx.TransportError, ssl.SSLError) as exc:
+        ssl_error = tls.find_ssl_error(exc)
+        if ssl_error is not None:
+            raise await _tls_failure(prepared.url, ssl_error) from exc
+        raise
+    if fetched.redirect:
+        return None
+    body, truncated = _decoded(
+        fetched.body, fetched.truncated, fetched.header(b"content-encoding"), target.max_body
+    )
+    certificate = None
+    if prepared.origin[0] == b"https":
+        certificate = tls.from_ssl_object(fetched.network_stream.get_extra_info("ssl_object"))
+    return _Answer(
+        status_code=fetched.status_code,
+        reason=fetched.reason,
+        content_type=fetched.header(b"content-type"),
+        body=body,
+        truncated=truncated,
+        redirects=0,
+        certificate=certificate,
+    )
 
 
 async def _fetch(client: httpx.AsyncClient, target: HttpTarget) -> _Answer:
@@ -132,10 +184,13 @@ async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, boo
         if size >= limit:
             truncated = size > limit
             break
-    body = b"".join(chunks)
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("gzip", "deflate"):
-        # We ask for identity; a server that compresses anyway gets a capped inflate.
+    return _decoded(b"".join(chunks), truncated, response.headers.get("content-encoding"), limit)
+
+
+def _decoded(body: bytes, truncated: bool, encoding: str | None, limit: int) -> tuple[bytes, bool]:
+    """``body`` as read (capped), inflated when the server compressed it anyway (we ask for
+    identity), to at most ``limit`` bytes; and whether there was more."""
+    if encoding is not None and encoding.strip().lower() in ("gzip", "deflate"):
         try:
             inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
             inflated = inflater.decompress(body, limit)

@@ -1,0 +1,116 @@
+"""The HTTP probe's direct path (straight through LeanTransport, no httpx Request/Response)
+against the client path (httpx's own transport), over real loopback sockets; and the round's
+start order, which lets a service's second check reuse its first one's connection."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import httpx
+
+from opsdash.engine import run_round, spread
+from opsdash.harness import run_probe
+from opsdash.plan import build_plan
+from opsdash.registry.model import Registry
+from opsdash.resources import Resources
+from opsdash.results import CheckResult, ErrorType, Observation
+from opsdash.status import Status
+from tests import adversarial
+from tests.helpers import spec
+
+
+def _registry(urls: dict[str, str], **service: Any) -> Registry:
+    return Registry.model_validate(
+        {
+            "version": 1,
+            "platform": "test",
+            "services": {name: {"url": url, **service} for name, url in urls.items()},
+        }
+    )
+
+
+async def _health(url: str, transport: httpx.AsyncBaseTransport | None, **service: Any) -> Any:
+    (health, _) = build_plan(_registry({"svc": url}, **service))
+    async with Resources(http_transport=transport) as resources:
+        # LeanTransport (production) takes the direct path; any other goes through the client.
+        assert (resources.lean_transport() is None) == (transport is not None)
+        return await run_probe(health, resources)
+
+
+def _same(direct: CheckResult, client: CheckResult) -> None:
+    assert (direct.status, direct.summary, direct.details) == (
+        client.status,
+        client.summary,
+        client.details,
+    )
+
+
+async def test_direct_and_client_paths_judge_a_compressed_failing_body_alike() -> None:
+    body = json.dumps({"status": "DOWN", "components": {"db": {"status": "DOWN"}}}).encode()
+    headers = {"Content-Type": "application/vnd.spring-boot.actuator.v3+json"}
+    headers["Content-Encoding"] = "gzip"  # sent although identity was asked for
+    handler = adversarial.fixed(503, "Service Unavailable", gzip.compress(body), headers)
+    async with adversarial.serve(handler) as server:
+        direct = await _health(server.url, None, headers={"X-Team": "payments"})
+        client = await _health(server.url, httpx.AsyncHTTPTransport(), headers={"X-Team": "x"})
+    assert direct.status is Status.CRIT and "db down" in direct.summary
+    _same(direct, client)
+    # The same request on the wire, default and per-service headers included.
+    first, second = server.requests
+    assert b"x-team: payments" in first.lower() and b"accept-encoding: identity" in first.lower()
+    assert first.replace(b"payments", b"x") == second
+
+
+async def test_direct_and_client_paths_cap_a_large_body_alike() -> None:
+    body = b"<html>" + b"x" * 200_000 + b"</html>"
+    handler = adversarial.fixed(200, "OK", body, {"Content-Type": "text/html"})
+    async with adversarial.serve(handler) as server:
+        direct = await _health(server.url, None)
+        client = await _health(server.url, httpx.AsyncHTTPTransport())
+    assert direct.status is Status.OK and direct.details["body_truncated"] is True
+    _same(direct, client)
+
+
+async def test_a_header_with_a_line_break_is_refused_not_sent() -> None:
+    handler = adversarial.fixed(200, "OK", b"{}")
+    async with adversarial.serve(handler) as server:
+        result = await _health(server.url, None, headers={"X-Token": "abc\r\nX-Admin: yes"})
+    assert result.status is Status.CRIT and result.error is not None
+    assert result.error.type is ErrorType.PROTOCOL
+    assert server.requests == []
+
+
+async def test_a_service_s_ready_reuses_the_connection_its_health_opened() -> None:
+    handler = adversarial.fixed(200, "OK", b'{"status":"UP"}', {"Content-Type": "application/json"})
+    async with (
+        adversarial.serve(handler) as one,
+        adversarial.serve(handler) as two,
+        adversarial.serve(handler) as three,
+    ):
+        specs = build_plan(_registry({"a": one.url, "b": two.url, "c": three.url}))
+        async with Resources() as resources:
+            round_ = await run_round(specs, resources, concurrency=2)
+    assert [r.status for r in round_.results] == [Status.OK] * 6
+    assert [r.id for r in round_.results] == [s.id for s in specs]
+    assert [(len(s.requests), s.connections) for s in (one, two, three)] == [(2, 1)] * 3
+
+
+def test_a_components_checks_start_a_block_apart() -> None:
+    async def probe(_: Resources) -> Observation:
+        return Observation(Status.OK, "ok")
+
+    ids = ["a.health", "a.ready", "b.health", "c.health", "c.ready", "c.extra", "d.health"]
+    specs = [spec(check_id, probe) for check_id in ids]
+    order = [ids[index] for index in spread(specs, concurrency=1)]
+    # Blocks of two components: (a, b) then (c, d); each block's first checks, then seconds...
+    assert order == [
+        "a.health",
+        "b.health",
+        "a.ready",
+        "c.health",
+        "d.health",
+        "c.ready",
+        "c.extra",
+    ]
