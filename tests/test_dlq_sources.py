@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from mockupdb import MockupDB
 
 from opsdash.harness import run_probe
@@ -22,34 +21,22 @@ from opsdash.registry.model import Registry
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType
 from opsdash.status import Status
+from tests.loopback import Platform
 from tests.servers import PostgresServer
 
 Route = tuple[int, str, bytes]
 
 
 @pytest.fixture
-async def http_server() -> AsyncIterator[Callable[[Mapping[str, Route]], str]]:
+async def http_server() -> AsyncIterator[Callable[[Mapping[str, Route]], Awaitable[str]]]:
     """Serve fixed answers on loopback: ``base = await serve({"/path": (200, type, body)})``."""
-    runners: list[web.AppRunner] = []
+    platform = Platform()
 
     async def serve(routes: Mapping[str, Route]) -> str:
-        async def handle(request: web.Request) -> web.Response:
-            status, content_type, body = routes[request.path]
-            return web.Response(status=status, body=body, headers={"Content-Type": content_type})
+        return platform.add(dict(routes))
 
-        app = web.Application()
-        app.router.add_get("/{tail:.*}", handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"http://127.0.0.1:{port}"
-
-    yield serve  # type: ignore[misc]
-    for runner in runners:
-        await runner.cleanup()
+    yield serve
+    platform.close()
 
 
 def make_registry(dlq: dict[str, Any], datastores: dict[str, Any] | None = None) -> Registry:

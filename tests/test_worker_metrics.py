@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.openmetrics.exposition import (
     CONTENT_TYPE_LATEST as OPENMETRICS_TYPE,
@@ -28,6 +27,7 @@ from opsdash.registry.model import Registry
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType
 from opsdash.status import Status
+from tests.loopback import Platform
 from tests.servers import RedisServer
 
 
@@ -65,22 +65,17 @@ class Exporter:
 
 
 @pytest.fixture
-async def exporter() -> AsyncIterator[Exporter]:
+def exporter() -> Iterator[Exporter]:
     state = Exporter("", lambda: ("text/plain", b""))
+    platform = Platform()
 
-    async def metrics(request: web.Request) -> web.Response:
+    def metrics() -> tuple[int, str, bytes]:
         content_type, body = state.current()
-        return web.Response(body=body, headers={"Content-Type": content_type})
+        return 200, content_type, body
 
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+    state.url = platform.add({"/metrics": metrics}) + "/metrics"
     yield state
-    await runner.cleanup()
+    platform.close()
 
 
 def serve(exporter: Exporter, worker: Worker, *, openmetrics: bool = False) -> None:
