@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from opsdash.deadline import deadline_in
 from opsdash.errors import classify
 from opsdash.plan import CheckSpec
 from opsdash.registry.units import format_duration
@@ -28,8 +29,9 @@ async def run_probe(spec: CheckSpec, resources: Resources) -> CheckResult:
     error: ProbeError | None = None
     details: dict[str, object] = {}
     try:
-        async with asyncio.timeout(spec.timeout):
-            observation = await spec.probe(resources)
+        with deadline_in(spec.timeout):
+            async with asyncio.timeout(spec.timeout):
+                observation = await spec.probe(resources)
     except TimeoutError:
         error = ProbeError(ErrorType.TIMEOUT, f"no answer within {format_duration(spec.timeout)}")
     except ProbeFailure as failure:

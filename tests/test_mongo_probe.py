@@ -178,6 +178,30 @@ async def test_no_server_is_refused_within_the_deadline(resources: Resources) ->
     assert loop.time() - start <= 1.1
 
 
+async def test_a_timeout_override_still_reports_refused(resources: Resources) -> None:
+    """``check --timeout 1s`` over a registry saying 10s: pymongo is told the 1 s deadline."""
+    registry = Registry.model_validate(
+        {
+            "version": 1,
+            "platform": "test",
+            "defaults": {"timeout": "10s"},
+            "datastores": {
+                "mongo": {
+                    "kind": "mongo",
+                    "uri": f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
+                }
+            },
+        }
+    )
+    (spec,) = build_plan(registry, timeout=1.0)
+
+    result = await run_probe(spec, resources)
+
+    assert result.error is not None
+    assert result.error.type is ErrorType.REFUSED
+    assert result.latency_ms is not None and result.latency_ms <= 1100
+
+
 async def test_authentication_failure_hides_the_password(
     mongo_mock: list[MockupDB], resources: Resources
 ) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from opsdash.deadline import time_left
 from opsdash.plan import Planned
 from opsdash.probes.clients import mongo_budget, mongo_client
 from opsdash.redact import redact_url
@@ -40,7 +41,8 @@ def plan(name: str, datastore: MongoDatastore, registry: Registry) -> Iterator[P
     timeout = datastore.timeout or registry.defaults.timeout
 
     async def call(resources: Resources) -> Observation:
-        return await probe_mongo(resources, name, datastore, timeout=timeout)
+        # The harness's deadline (a --timeout override included) bounds pymongo's own waits.
+        return await probe_mongo(resources, name, datastore, timeout=time_left(timeout))
 
     yield Planned(None, KIND, redact_url(datastore.uri), call)
 
