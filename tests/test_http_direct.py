@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -114,3 +116,54 @@ def test_a_components_checks_start_a_block_apart() -> None:
         "c.ready",
         "c.extra",
     ]
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers from a class-level route table and records each request's path and headers."""
+
+    routes: dict[str, tuple[int, dict[str, str]]] = {}
+    seen: list[tuple[str, str | None]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append((self.path, self.headers.get("Authorization")))
+        status, headers = type(self).routes.get(self.path, (200, {}))
+        body = b'{"status":"ok"}'
+        self.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _recording_server(routes: dict[str, tuple[int, dict[str, str]]]) -> ThreadingHTTPServer:
+    handler = type("Recorder", (_Recorder,), {"routes": routes, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+async def test_a_redirect_is_requested_once_and_credentials_stay_with_their_origin() -> None:
+    other = _recording_server({})
+    other_url = f"http://127.0.0.1:{other.server_address[1]}"
+    first = _recording_server(
+        {
+            "/health": (302, {"Location": "/moved"}),
+            "/moved": (307, {"Location": f"{other_url}/elsewhere"}),
+        }
+    )
+    try:
+        url = f"http://127.0.0.1:{first.server_address[1]}"
+        result = await _health(url, None, headers={"Authorization": "Bearer t0ken-abc"})
+    finally:
+        for server in (first, other):
+            server.shutdown()
+            server.server_close()
+    assert result.status is Status.OK
+    assert result.details["redirects"] == 2
+    first_seen = first.RequestHandlerClass.seen  # type: ignore[attr-defined]
+    other_seen = other.RequestHandlerClass.seen  # type: ignore[attr-defined]
+    assert first_seen == [("/health", "Bearer t0ken-abc"), ("/moved", "Bearer t0ken-abc")]
+    assert other_seen == [("/elsewhere", None)]

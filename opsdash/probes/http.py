@@ -69,19 +69,21 @@ async def probe_http(resources: Resources, target: HttpTarget) -> Observation:
     """GET the endpoint and judge status code, body and certificate."""
     client = resources.http(verify=target.verify)
     transport = resources.lean_transport(verify=target.verify)
-    answer = None if transport is None else await _fetch_direct(resources, transport, target)
-    if answer is None:
-        answer = await _fetch(client, target)
+    if transport is None:
+        return judge(await _fetch(client, target), target)
+    answer = await _fetch_direct(resources, transport, target)
+    if isinstance(answer, httpx.URL):  # a redirect: follow it from where it points
+        answer = await _fetch(client, target, start=answer)
     return judge(answer, target)
 
 
 async def _fetch_direct(
     resources: Resources, transport: LeanTransport, target: HttpTarget
-) -> _Answer | None:
+) -> _Answer | httpx.URL:
     """The first hop straight through the production transport, the request serialised once
     per process: httpx's request and response objects cost more CPU than the rest of a probe.
-    ``None`` for a redirect (its body unread): the caller then follows it through the client,
-    which words the next request as httpx does (headers dropped across origins and so on)."""
+    For a redirect (its body unread), the URL it points to: the caller follows it through the
+    client, which words the next request as httpx does (headers dropped across origins...)."""
 
     headers_key = tuple(target.headers.items())
 
@@ -105,7 +107,7 @@ async def _fetch_direct(
             raise await _tls_failure(prepared.url, ssl_error) from exc
         raise
     if fetched.redirect:
-        return None
+        return prepared.url.join(fetched.header(b"location") or "")
     body, truncated = _decoded(
         fetched.body, fetched.truncated, fetched.header(b"content-encoding"), target.max_body
     )
@@ -123,10 +125,24 @@ async def _fetch_direct(
     )
 
 
-async def _fetch(client: httpx.AsyncClient, target: HttpTarget) -> _Answer:
-    request = client.build_request("GET", target.url, headers=target.headers or None)
-    visited = {request.url}
+async def _fetch(
+    client: httpx.AsyncClient, target: HttpTarget, *, start: httpx.URL | None = None
+) -> _Answer:
+    """GET ``target`` through the client, following redirects one hop at a time. ``start``: the
+    first hop was already made (directly) and redirected there."""
+    first = httpx.URL(target.url)
+    visited = {first}
     redirects = 0
+    headers = target.headers
+    if start is not None:
+        redirects = 1
+        if start in visited:
+            raise ProbeFailure(ErrorType.PROTOCOL, "redirect loop (after 1 redirects)")
+        visited.add(start)
+        if (start.scheme, start.host, start.port) != (first.scheme, first.host, first.port):
+            # As httpx does across origins: credentials stay with the origin they were for.
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    request = client.build_request("GET", start or first, headers=headers or None)
     while True:
         try:
             response = await client.send(request, stream=True, follow_redirects=False)
