@@ -3,9 +3,11 @@
 
 The HTTP side is a few lines of asyncio on the same event loop as the probes: two routes do
 not need a web framework, and one loop means no thread ever reads state while it changes.
-Every scrape builds the families from the current state (prometheus_client's custom-collector
-pattern), so nothing accumulates between scrapes. What grows with time is bounded: results
-per check (the state's ring buffer) and error counters (checks x error types).
+The exposition is built from the current state (prometheus_client's custom-collector pattern)
+in the background, at most once a second after new results, so a scrape answers at once and
+shows results at most a second old; nothing accumulates between renderings. What grows with
+time is bounded: results per check (the state's ring buffer) and error counters (checks x error
+types).
 
 ``--shard i/n`` keeps the checks whose ``crc32(id) % n == i - 1``: deterministic across hosts
 and restarts, and a check moves only when ``n`` changes.
@@ -34,6 +36,8 @@ from opsdash.state import PlatformState, components
 
 MAX_REQUEST_HEAD = 16 * 1024
 REQUEST_DEADLINE = 10.0
+RENDER_EVERY = 1.0
+"""Seconds between two renderings of ``/metrics`` while results keep arriving."""
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -175,15 +179,39 @@ class Exporter:
         self.scheduler = Scheduler(
             specs,
             resources,
-            self.live.record,
+            self._record,
             concurrency=concurrency or registry.defaults.concurrency,
         )
         self._server: asyncio.Server | None = None
+        # /metrics is rendered in the background, at most once a second and only after new
+        # results, so that a scrape answers at once however many checks there are (rendering
+        # 1,000 checks takes tens of ms: paid once a second, not by every scrape).
+        self._exposition: bytes | None = None
+        self._stale = asyncio.Event()
+        self._renderer: asyncio.Task[None] | None = None
+
+    def _record(self, result: CheckResult) -> None:
+        self.live.record(result)
+        self._stale.set()
+
+    def exposition(self) -> bytes:
+        """The latest rendering of ``/metrics`` (made now if there is none yet)."""
+        if self._exposition is None:
+            self._exposition = generate_latest(self.metrics)
+        return self._exposition
+
+    async def _render_loop(self) -> None:
+        while True:
+            await self._stale.wait()
+            self._stale.clear()
+            self._exposition = generate_latest(self.metrics)
+            await asyncio.sleep(RENDER_EVERY)
 
     async def start(self, host: str, port: int) -> int:
         """Start the checks and listen; the port actually bound (for ``port=0``)."""
         self._server = await asyncio.start_server(self._client, host, port, limit=MAX_REQUEST_HEAD)
         self.scheduler.start()
+        self._renderer = asyncio.create_task(self._render_loop(), name="opsdash:metrics")
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
@@ -193,6 +221,11 @@ class Exporter:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), REQUEST_DEADLINE)
             self._server = None
+        if self._renderer is not None:
+            self._renderer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renderer
+            self._renderer = None
         await self.scheduler.stop()
 
     def respond(self, method: str, path: str) -> Response:
@@ -200,7 +233,7 @@ class Exporter:
         if method not in ("GET", "HEAD"):
             return Response("405 Method Not Allowed", "text/plain", b"only GET and HEAD\n")
         if path == "/metrics":
-            return Response("200 OK", CONTENT_TYPE_LATEST, generate_latest(self.metrics))
+            return Response("200 OK", CONTENT_TYPE_LATEST, self.exposition())
         if path == "/healthz":
             return Response("200 OK", "text/plain", b"ok\n")
         if path == "/":
