@@ -3,6 +3,7 @@ and the screen following a real datastore outage through the real engine."""
 
 from __future__ import annotations
 
+import gc
 import io
 import time
 from collections.abc import Callable, Iterator
@@ -113,6 +114,27 @@ async def test_failing_only_toggles_and_keeps_the_cursor_on_its_row() -> None:
         await pilot.press("f")
         assert len(app.services.keys) == 5
         assert app.services.keys[3] == "payment-service"  # registry order is restored
+
+
+async def test_cursor_follows_its_row_when_rows_come_and_go() -> None:
+    app = build(incident=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "down")  # course-service, which is failing
+        await pilot.press("f")  # booking and student stay above it
+        assert app.services.cursor_key() == "course-service"
+        await pilot.press("f")
+        assert app.services.cursor_key() == "course-service"
+        await pilot.press("down")
+        assert app.services.cursor_key() == "payment-service"
+
+
+async def test_the_collector_is_given_back_as_it_was_at_exit() -> None:
+    before = gc.get_threshold()
+    app = build(incident=False)
+    async with app.run_test(size=SIZE):
+        assert gc.get_freeze_count() > 0  # what lives as long as the app is kept out of scans
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
 
 
 async def test_refresh_keeps_cursor_and_updates_only_changed_cells() -> None:
@@ -284,8 +306,11 @@ async def test_refresh_and_pause_drive_the_scheduler(redis_factory: Callable[...
         )
         assert arrived  # results reach the screen through the coalescing message
         await pilot.press("p")
-        assert app.scheduler is not None and app.scheduler.paused
         assert "PAUSED" in header(app)
+        scheduler = app.scheduler
+        assert scheduler is not None
+        # the scheduler lives on the engine thread's loop: the pause reaches it there
+        await until(pilot, lambda: scheduler.paused, "scheduler paused")
         await pilot.press("p")
-        assert not app.scheduler.paused
         assert "PAUSED" not in header(app)
+        await until(pilot, lambda: not scheduler.paused, "scheduler resumed")

@@ -1,16 +1,23 @@
-"""The live dashboard: the engine's scheduler on the app's event loop, panels fed by one state.
+"""The live dashboard: the engine's scheduler on its own event loop, panels fed by one state.
 
-Data flow: the :class:`~opsdash.engine.Scheduler` runs in one worker on the app's loop (probes
-are async, so nothing blocks the screen); its sink applies each result to the
-:class:`~opsdash.state.PlatformState` and posts :class:`ResultsArrived` once per burst. The
-handler refreshes the panels at most every :data:`FLUSH_GAP` seconds, so a round of 1,000
-results costs one refresh, and each refresh writes only the cells that changed.
+Data flow: the :class:`~opsdash.engine.Scheduler` runs in a thread worker, on its own event loop
+(uvloop when installed). Why not on the app's loop: 1,000 probes in flight put thousands of
+callbacks in the loop's ready queue, and a key press waited behind them (``bench/tui_keypress.py``).
+The scheduler's sink only queues each result and posts :class:`ResultsArrived` once per burst;
+the handler, on the app's thread, applies the queued results to the
+:class:`~opsdash.state.PlatformState` (which only that thread touches) and refreshes the panels
+at most every :data:`FLUSH_GAP` seconds, so a round of 1,000 results costs a few refreshes, and
+each refresh rebuilds only the rows whose checks changed and writes only the cells that changed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import itertools
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,18 +31,19 @@ from textual.containers import Container
 from textual.events import Resize
 from textual.message import Message
 from textual.widgets import Footer, Input, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
-from opsdash.resources import Resources
+from opsdash.resources import Resources, event_loop_factory
 from opsdash.results import CheckResult
-from opsdash.state import PlatformState
+from opsdash.state import PlatformState, Snapshot
 from opsdash.status import Status
 from opsdash.tui.rows import (
     STATUS_STYLE,
     Row,
+    RowMemo,
     View,
     age_text,
     datastore_rows,
@@ -43,6 +51,7 @@ from opsdash.tui.rows import (
     incident_rows,
     queue_rows,
     service_rows,
+    specs_by_component,
 )
 from opsdash.tui.screens import DetailScreen, HelpScreen
 from opsdash.tui.widgets import Column, KeyedTable
@@ -104,6 +113,41 @@ class ResultsArrived(Message):
     """New results are in the state: the panels are out of date."""
 
 
+GC_YOUNG = 20_000
+"""Allocations between two young-generation collections (Python's default: 700)."""
+
+
+def _spare_collector() -> None:
+    """Keep every object alive now out of the cyclic collector's full passes (``gc.freeze``).
+
+    A full collection walks every tracked object and stops the process while it does: with
+    textual, httpx and 1,000 checks' tasks that is ~120,000 objects and 55-90 ms here, enough
+    to make a key press miss its 100 ms. What is alive at mount (modules, widgets) and after
+    the first round (tasks, clients) lives as long as the app, so walking it again finds
+    nothing. Reference counting still frees frozen objects; :meth:`DashboardApp.on_unmount`
+    unfreezes them.
+    """
+    gc.freeze()
+
+
+def _tune_collector() -> tuple[int, int, int]:
+    """Collect the young generation every :data:`GC_YOUNG` allocations; the old thresholds.
+
+    A round's rows, strips and results live a few hundred milliseconds: at the default 700 they
+    were scanned and promoted many times a refresh (about 5 ms a round, and a promoted object
+    brings the next full pass nearer); at 20,000 most die before their first scan.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG, before[1], before[2])
+    return before
+
+
+def _set_title(table: KeyedTable, title: str) -> None:
+    # setting a border title repaints the whole widget, even to the same text
+    if table.border_title != title:
+        table.border_title = title
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -148,8 +192,18 @@ class DashboardApp(App[None]):
         self._clock = clock
         self._concurrency = concurrency or registry.defaults.concurrency
         self._resources = resources or (lambda: Resources(concurrency=self._concurrency))
-        self._flush_pending = False
+        self._inbox: deque[CheckResult] = deque()
+        """Results from the engine thread, not yet applied (deque appends are thread-safe)."""
+        self._posted = False
+        self._engine_loop: asyncio.AbstractEventLoop | None = None
         self._last_flush = 0.0
+        self._settled = False
+        self._gc_thresholds = gc.get_threshold()
+        self._snapshot: Snapshot | None = None
+        """The state's snapshot, until the next results (the clock does not change it)."""
+        self._by_component = specs_by_component(specs)
+        self._service_memo = RowMemo()
+        self._event_memo = RowMemo()
         self._engine_error: str | None = None
         self._shown_header: Text | None = None
         self._header = Static(id="status-header")
@@ -184,6 +238,8 @@ class DashboardApp(App[None]):
 
     def on_mount(self) -> None:
         """Fill the panels, start the engine and the clock tick."""
+        self._gc_thresholds = _tune_collector()
+        _spare_collector()
         self._filter.display = False
         self.datastores.display = bool(self.state.registry.datastores)
         self.services.focus()
@@ -191,6 +247,11 @@ class DashboardApp(App[None]):
         self.set_interval(TICK, self._tick)
         if self._live:
             self.run_engine()
+
+    def on_unmount(self) -> None:
+        """Give the collector back its thresholds and the objects kept out of its reach."""
+        gc.set_threshold(*self._gc_thresholds)
+        gc.unfreeze()
 
     def on_resize(self, event: Resize) -> None:
         """Two columns on a large terminal, one scrolling column on a small one."""
@@ -204,26 +265,40 @@ class DashboardApp(App[None]):
 
     # --- the engine -----------------------------------------------------------------
 
-    @work(exit_on_error=False, group="engine", name="scheduler")
-    async def run_engine(self) -> None:
-        """Run every check on its interval until the app exits."""
-        import asyncio
+    @work(exit_on_error=False, group="engine", name="scheduler", thread=True)
+    def run_engine(self) -> None:
+        """Run every check on its interval, on this thread's own event loop, until the app exits."""
+        cancelled = get_current_worker().cancelled_event  # a threading.Event, set at exit
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(self._engine(cancelled))
 
+    async def _engine(self, cancelled: threading.Event) -> None:
+        self._engine_loop = asyncio.get_running_loop()
         async with self._resources() as resources:
-            self.scheduler = Scheduler(
+            scheduler = Scheduler(
                 self.state.specs, resources, self._on_result, concurrency=self._concurrency
             )
-            self.scheduler.start()
+            if self.paused:  # ``p`` before the engine was up
+                scheduler.pause()
+            scheduler.start()
+            self.scheduler = scheduler
             try:
-                await asyncio.Event().wait()  # until the worker is cancelled at exit
+                # a thread worker is cancelled by that flag, not by CancelledError
+                await asyncio.to_thread(cancelled.wait)
             finally:
-                await self.scheduler.stop()
+                await scheduler.stop()
+
+    def _on_scheduler(self, call: Callable[[Scheduler], None]) -> None:
+        """Run ``call(scheduler)`` on the engine's loop (its events belong to that loop)."""
+        scheduler, loop = self.scheduler, self._engine_loop
+        if scheduler is not None and loop is not None:
+            loop.call_soon_threadsafe(call, scheduler)
 
     def _on_result(self, result: CheckResult) -> None:
-        """The scheduler's sink: record the result; one message per burst."""
-        self.state.apply(result)
-        if not self._flush_pending:
-            self._flush_pending = True
+        """The scheduler's sink, on the engine thread: queue the result; one message per burst."""
+        self._inbox.append(result)
+        if not self._posted:
+            self._posted = True
             self.post_message(ResultsArrived())
 
     def on_results_arrived(self, message: ResultsArrived) -> None:
@@ -238,8 +313,11 @@ class DashboardApp(App[None]):
         self.refresh_panels()
 
     def _flush_results(self) -> None:
-        self._flush_pending = False
-        self.refresh_panels()
+        # lower the flag before draining: a result queued meanwhile either is drained now or
+        # posts a new message (an empty flush costs nothing)
+        self._posted = False
+        inbox = self._inbox
+        self.ingest([inbox.popleft() for _ in range(len(inbox))])
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """An engine failure is shown, not fatal: the last results stay on screen."""
@@ -249,8 +327,16 @@ class DashboardApp(App[None]):
             self.refresh_panels()
 
     def ingest(self, results: Iterable[CheckResult]) -> int:
-        """Apply ``results`` and refresh at once (snapshots, benchmarks, tests); cells written."""
-        self.state.apply_all(results)
+        """Apply ``results`` and refresh the panels at once; how many cells were written."""
+        results = list(results)
+        if results:
+            self.state.apply_all(results)
+            self._snapshot = None
+        if not self._settled and len(self.state.results()) == len(self.state.specs):
+            # the first round is in: the scheduler's tasks and the clients now live as long as
+            # the app, like the widgets frozen at mount
+            self._settled = True
+            _spare_collector()
         return self.refresh_panels()
 
     # --- drawing --------------------------------------------------------------------
@@ -269,13 +355,15 @@ class DashboardApp(App[None]):
         self._last_flush = time.monotonic()
         self.flushes += 1
         now = self._clock()
-        view = View(self.state, self.state.snapshot(), now)
+        if self._snapshot is None:
+            self._snapshot = self.state.snapshot()
+        view = View(self.state, self._snapshot, now, by_component=self._by_component)
         with self.batch_update():
-            written = self.services.sync(self._visible(service_rows(view)))
+            written = self.services.sync(self._visible(service_rows(view, self._service_memo)))
             written += self.datastores.sync(self._visible(datastore_rows(view)))
             written += self.queues.sync(self._visible(queue_rows(view)))
             written += self.incidents.sync(self._visible(incident_rows(view)))
-            written += self.events.sync(self._visible(event_rows(view)))
+            written += self.events.sync(self._visible(event_rows(view, self._event_memo)))
             header = self._header_text(view)
             if header != self._shown_header:
                 self._header.update(header)
@@ -292,11 +380,11 @@ class DashboardApp(App[None]):
         }
         for table, total in shown.items():
             base = table.panel_title
-            table.border_title = (
-                f"{base} ({table.row_count}/{total})" if table.row_count != total else base
+            _set_title(
+                table, f"{base} ({table.row_count}/{total})" if table.row_count != total else base
             )
         count = self.incidents.row_count
-        self.incidents.border_title = f"Incidents ({count})" if count else "Incidents: none"
+        _set_title(self.incidents, f"Incidents ({count})" if count else "Incidents: none")
 
     def _header_text(self, view: View) -> Text:
         snapshot = view.snapshot
@@ -356,18 +444,13 @@ class DashboardApp(App[None]):
 
     def action_refresh_now(self) -> None:
         """Run every check now."""
-        if self.scheduler is not None:
-            self.scheduler.run_now()
+        self._on_scheduler(Scheduler.run_now)
         self.notify("running every check now", timeout=2)
 
     def action_toggle_pause(self) -> None:
         """Hold the checks after their current run, or let them go on."""
         self.paused = not self.paused
-        if self.scheduler is not None:
-            if self.paused:
-                self.scheduler.pause()
-            else:
-                self.scheduler.resume()
+        self._on_scheduler(Scheduler.pause if self.paused else Scheduler.resume)
         self.refresh_panels()
 
     def action_filter(self) -> None:
@@ -411,9 +494,7 @@ class DashboardApp(App[None]):
     @on(KeyedTable.RowSelected)
     def _row_selected(self, event: KeyedTable.RowSelected) -> None:
         """Enter on a row (or a click on the selected row) opens its detail."""
-        table = event.data_table
-        if isinstance(table, KeyedTable) and event.row_key.value is not None:
-            self._open_detail(table, str(event.row_key.value))
+        self._open_detail(event.table, event.key)
 
     def _open_detail(self, table: KeyedTable, key: str | None) -> None:
         if key is None:

@@ -4,12 +4,17 @@ Every panel is a list of :class:`Row` (a stable key, cells, a status and the tex
 searches). Cells are ``(text, style)`` pairs, cheap to build and to compare, so the tables
 update only the cells whose pair changed. Status always travels as glyph + word; the style only
 adds colour. Nothing here imports textual.
+
+A :class:`RowMemo` keeps each row with the results it was built from: a row whose checks have no
+new result is reused (only its clock-driven "since" cell is recomputed), so a refresh after a
+burst of 50 results rebuilds 50 rows, not 1,000.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -117,17 +122,66 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
+def specs_by_component(specs: Iterable[CheckSpec]) -> dict[str, list[CheckSpec]]:
+    """Each component's checks, in plan order."""
+    out: dict[str, list[CheckSpec]] = {}
+    for spec in specs:
+        out.setdefault(spec.component, []).append(spec)
+    return out
+
+
+class RowMemo:
+    """Rows built at the last refresh, each with the inputs (a *stamp*) it was built from.
+
+    Results and events are immutable, so the tuple of a row's latest results is an exact stamp:
+    the same objects, the same row.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[tuple[object, ...], Row]] = {}
+
+    def get(self, key: str, stamp: tuple[object, ...]) -> Row | None:
+        """The row built from exactly ``stamp``, if any."""
+        kept = self._rows.get(key)
+        if kept is None or len(kept[0]) != len(stamp):
+            return None
+        return kept[1] if all(a is b for a, b in zip(kept[0], stamp, strict=True)) else None
+
+    def last(self, key: str) -> Row | None:
+        """The row last built for ``key``, whatever it was built from."""
+        kept = self._rows.get(key)
+        return None if kept is None else kept[1]
+
+    def put(self, key: str, stamp: tuple[object, ...], row: Row) -> Row:
+        """Remember ``row``; returns it."""
+        self._rows[key] = (stamp, row)
+        return row
+
+    def keep_only(self, keys: Iterable[str]) -> None:
+        """Forget rows not in ``keys`` (events that fell off the panel)."""
+        wanted = set(keys)
+        for key in [key for key in self._rows if key not in wanted]:
+            del self._rows[key]
+
+
 class View:
     """Everything the row builders read: one state, at one instant."""
 
-    def __init__(self, state: PlatformState, snapshot: Snapshot, now: datetime) -> None:
+    def __init__(
+        self,
+        state: PlatformState,
+        snapshot: Snapshot,
+        now: datetime,
+        *,
+        by_component: dict[str, list[CheckSpec]] | None = None,
+    ) -> None:
         self.state = state
         self.snapshot = snapshot
         self.now = now
         self.registry = state.registry
-        self.by_component: dict[str, list[CheckSpec]] = {}
-        for spec in state.specs:
-            self.by_component.setdefault(spec.component, []).append(spec)
+        self.by_component = (
+            by_component if by_component is not None else specs_by_component(state.specs)
+        )
 
     def latest(self, check_id: str) -> CheckResult | None:
         """The newest result of a check."""
@@ -146,46 +200,71 @@ class View:
         return " ".join(sorted(words)).lower()
 
 
-def service_rows(view: View) -> list[Row]:
+SINCE_COLUMN = 5
+"""The services panel's clock-driven column."""
+
+
+def service_rows(view: View, memo: RowMemo | None = None) -> list[Row]:
     """Services: health, ready, latency and its trend, time in state, failing dependencies."""
     rows = []
     for name in view.registry.services:
         specs = view.by_component.get(name)
         if not specs:
             continue
-        ids = tuple(spec.id for spec in specs)
         health = view.latest(f"{name}.health")
         ready = view.latest(f"{name}.ready")
-        main = ready or health
-        latest = [r for r in (health, ready) if r is not None]
-        status = worst((r.status for r in latest), default=Status.UNKNOWN) if latest else None
-        history = view.state.history(main.id) if main is not None else ()
-        failing = failing_dependencies(ready) or failing_dependencies(health)
-        if failing:
-            why: Cell = (", ".join(failing), "bold red")
-        elif status is not None and status.failing:
-            worst_result = max(latest, key=lambda r: r.status.severity)
-            why = (clip(worst_result.summary, 60), STATUS_STYLE[worst_result.status])
-        else:
-            why = DASH
-        rows.append(
-            Row(
-                key=name,
-                cells=(
-                    (name, "bold" if status is not None and status.failing else ""),
-                    status_cell(health.status if health else None),
-                    status_cell(ready.status if ready else None),
-                    (latency_text(main.latency_ms if main else None), ""),
-                    (sparkline([r.latency_ms for r in history]), "cyan"),
-                    view.since_cell(ids) if latest else DASH,
-                    why,
-                ),
-                status=status or Status.UNKNOWN,
-                search=view.search_text(name, specs),
-                checks=ids,
-            )
-        )
+        stamp = (health, ready)
+        row = memo.get(name, stamp) if memo is not None else None
+        if row is None:
+            previous = memo.last(name) if memo is not None else None
+            row = _service_row(view, name, specs, health, ready, previous)
+        elif health is not None or ready is not None:
+            since = view.since_cell(row.checks)
+            if row.cells[SINCE_COLUMN] != since:
+                cells = (*row.cells[:SINCE_COLUMN], since, *row.cells[SINCE_COLUMN + 1 :])
+                row = replace(row, cells=cells)
+        rows.append(row if memo is None else memo.put(name, stamp, row))
     return rows
+
+
+def _service_row(
+    view: View,
+    name: str,
+    specs: Sequence[CheckSpec],
+    health: CheckResult | None,
+    ready: CheckResult | None,
+    previous: Row | None = None,
+) -> Row:
+    """One service's row, built from its latest results (``previous`` lends what never
+    changes: the check ids and the filter's text)."""
+    ids = previous.checks if previous is not None else tuple(spec.id for spec in specs)
+    main = ready or health
+    latest = [r for r in (health, ready) if r is not None]
+    status = worst((r.status for r in latest), default=Status.UNKNOWN) if latest else None
+    history = view.state.history(main.id) if main is not None else ()
+    failing = failing_dependencies(ready) or failing_dependencies(health)
+    if failing:
+        why: Cell = (", ".join(failing), "bold red")
+    elif status is not None and status.failing:
+        worst_result = max(latest, key=lambda r: r.status.severity)
+        why = (clip(worst_result.summary, 60), STATUS_STYLE[worst_result.status])
+    else:
+        why = DASH
+    return Row(
+        key=name,
+        cells=(
+            (name, "bold" if status is not None and status.failing else ""),
+            status_cell(health.status if health else None),
+            status_cell(ready.status if ready else None),
+            (latency_text(main.latency_ms if main else None), ""),
+            (sparkline([r.latency_ms for r in history[-SPARK_WIDTH:]]), "cyan"),
+            view.since_cell(ids) if latest else DASH,
+            why,
+        ),
+        status=status or Status.UNKNOWN,
+        search=previous.search if previous is not None else view.search_text(name, specs),
+        checks=ids,
+    )
 
 
 def datastore_rows(view: View) -> list[Row]:
@@ -311,27 +390,37 @@ def incident_rows(view: View) -> list[Row]:
     return rows
 
 
-def event_rows(view: View) -> list[Row]:
+def event_rows(view: View, memo: RowMemo | None = None) -> list[Row]:
     """State changes, newest first, with their local time."""
     rows = []
-    events: list[Event] = list(view.state.events)[:EVENTS_SHOWN]
+    events: list[Event] = list(itertools.islice(view.state.events, EVENTS_SHOWN))
     for event in events:
-        before = "new" if event.previous is None else event.previous.glyph
-        rows.append(
-            Row(
-                key=f"{event.at.isoformat()}|{event.check_id}",
-                cells=(
-                    (event.at.astimezone().strftime("%H:%M:%S"), "dim"),
-                    (event.check_id, ""),
-                    (
-                        f"{before} → {event.current.glyph} {event.current.value}",
-                        STATUS_STYLE[event.current],
-                    ),
-                    (clip(event.summary, 100), ""),
-                ),
-                status=event.current,
-                search=event.check_id.lower(),
-                checks=(event.check_id,),
-            )
-        )
+        key = f"{event.at.isoformat()}|{event.check_id}"
+        row = memo.get(key, (event,)) if memo is not None else None
+        if row is None:
+            row = _event_row(key, event)
+            if memo is not None:
+                memo.put(key, (event,), row)
+        rows.append(row)
+    if memo is not None:
+        memo.keep_only(row.key for row in rows)
     return rows
+
+
+def _event_row(key: str, event: Event) -> Row:
+    before = "new" if event.previous is None else event.previous.glyph
+    return Row(
+        key=key,
+        cells=(
+            (event.at.astimezone().strftime("%H:%M:%S"), "dim"),
+            (event.check_id, ""),
+            (
+                f"{before} → {event.current.glyph} {event.current.value}",
+                STATUS_STYLE[event.current],
+            ),
+            (clip(event.summary, 100), ""),
+        ),
+        status=event.current,
+        search=event.check_id.lower(),
+        checks=(event.check_id,),
+    )
