@@ -82,6 +82,12 @@ class Scheduler:
 
     One task per check: run, publish, sleep. :meth:`run_now` wakes every loop early (the
     dashboard's ``r``); :meth:`pause` holds them after their current run.
+
+    ``starts_per_s`` spreads the first runs (and those :meth:`run_now` asks for) at that many
+    checks a second instead of all at once. The dashboard shares its event loop with the
+    probes: 1,000 probes started together fill each loop turn with thousands of callbacks for a
+    few hundred ms, and a key press needs several turns (``bench/tui_keypress.py``). Later runs
+    stay spread, since each check sleeps its interval after its own run.
     """
 
     def __init__(
@@ -91,7 +97,9 @@ class Scheduler:
         sink: ResultSink,
         *,
         concurrency: int = 64,
+        starts_per_s: float | None = None,
     ) -> None:
+        self._starts_per_s = starts_per_s
         self._specs = list(specs)
         self._resources = resources
         self._sink = sink
@@ -110,14 +118,22 @@ class Scheduler:
         """Start one loop per check (idempotent)."""
         if not self._tasks:
             self._tasks = [
-                asyncio.create_task(self._loop(spec), name=f"opsdash:{spec.id}")
-                for spec in self._specs
+                asyncio.create_task(self._loop(spec, self._offset(n)), name=f"opsdash:{spec.id}")
+                for n, spec in enumerate(self._specs)
             ]
 
     def run_now(self) -> None:
         """Wake every check that is sleeping; a check that is running is not run twice."""
-        for event in self._wake.values():
-            event.set()
+        loop = asyncio.get_running_loop()
+        for n, event in enumerate(self._wake.values()):
+            if offset := self._offset(n):
+                loop.call_later(offset, event.set)
+            else:
+                event.set()
+
+    def _offset(self, n: int) -> float:
+        """When the ``n``-th check starts, after the first, when starts are spread."""
+        return 0.0 if self._starts_per_s is None else n / self._starts_per_s
 
     def pause(self) -> None:
         """Hold every loop after its current run."""
@@ -134,8 +150,10 @@ class Scheduler:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def _loop(self, spec: CheckSpec) -> None:
+    async def _loop(self, spec: CheckSpec, delay: float) -> None:
         wake = self._wake[spec.id]
+        if delay:
+            await asyncio.sleep(delay)
         while True:
             await self._running.wait()
             wake.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from opsdash.engine import Scheduler, run_round
 from opsdash.resources import Resources
@@ -113,3 +114,28 @@ async def test_run_now_wakes_a_sleeping_check_and_pause_holds_it() -> None:
         await asyncio.wait_for(arrived.wait(), 5)
         await scheduler.stop()
     assert len(results) == 3
+
+
+async def test_spread_starts_run_checks_in_order_over_time() -> None:
+    started: list[tuple[str, float]] = []
+    all_ran = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def probe_for(name: str) -> Callable[[Resources], Awaitable[Observation]]:
+        async def probe(_: Resources) -> Observation:
+            started.append((name, loop.time()))
+            if len(started) == 5:
+                all_ran.set()
+            return Observation(Status.OK, "ok")
+
+        return probe
+
+    specs = [spec(f"s{i}.health", probe_for(f"s{i}"), interval=3600) for i in range(5)]
+    async with Resources() as resources:
+        scheduler = Scheduler(specs, resources, lambda _: None, starts_per_s=50)
+        scheduler.start()
+        await asyncio.wait_for(all_ran.wait(), 5)
+        await scheduler.stop()
+    assert [name for name, _ in started] == ["s0", "s1", "s2", "s3", "s4"]
+    first, last = started[0][1], started[-1][1]
+    assert last - first >= 4 / 50 * 0.9  # five starts at 50 a second span at least 80 ms

@@ -1,21 +1,21 @@
-"""The live dashboard: the engine's scheduler on its own event loop, panels fed by one state.
+"""The live dashboard: the engine's scheduler on the app's own event loop, panels fed by one state.
 
-Data flow: the :class:`~opsdash.engine.Scheduler` runs in a thread worker, on its own event loop
-(uvloop when installed). Why not on the app's loop: 1,000 probes in flight put thousands of
-callbacks in the loop's ready queue, and a key press waited behind them (``bench/tui_keypress.py``).
-The scheduler's sink only queues each result and posts :class:`ResultsArrived` once per burst;
-the handler, on the app's thread, applies the queued results to the
-:class:`~opsdash.state.PlatformState` (which only that thread touches) and refreshes the panels
-at most every :data:`FLUSH_GAP` seconds, so a round of 1,000 results costs a few refreshes, and
-each refresh rebuilds only the rows whose checks changed and writes only the cells that changed.
+Data flow: the :class:`~opsdash.engine.Scheduler` runs in an async worker on the app's loop (one
+event loop: the shared clients and pools live on it and are closed when the app exits). Its sink
+only queues each result and posts :class:`ResultsArrived` once per burst; the handler applies the
+queued results to the :class:`~opsdash.state.PlatformState` and refreshes the panels at most every
+:data:`FLUSH_GAP` seconds, so a round of 1,000 results costs a few refreshes, and each refresh
+rebuilds only the rows whose checks changed and writes only the cells that changed. That keeps a
+key press within a few loop turns even while 1,000 probes are in flight
+(``bench/tui_keypress.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +31,7 @@ from textual.containers import Container
 from textual.events import Resize
 from textual.message import Message
 from textual.widgets import Footer, Input, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
@@ -60,6 +60,11 @@ FLUSH_GAP = 0.2
 """Seconds between two panel refreshes while results pour in."""
 TICK = 1.0
 """Ages, staleness and the header move on this period even when no result arrives."""
+FIRST_RUNS_PER_S = 1000.0
+"""Checks start (first runs, and `r`) at this rate, not all at once: the probes share the
+app's event loop, and a key press must not wait behind 1,000 starting probes."""
+ENGINE_CLOSE_S = 5.0
+"""At exit, how long to wait for the engine to close its clients and pools."""
 WIDE = (120, 32)
 """From this size (columns, rows) the panels sit in two columns."""
 
@@ -193,9 +198,10 @@ class DashboardApp(App[None]):
         self._concurrency = concurrency or registry.defaults.concurrency
         self._resources = resources or (lambda: Resources(concurrency=self._concurrency))
         self._inbox: deque[CheckResult] = deque()
-        """Results from the engine thread, not yet applied (deque appends are thread-safe)."""
+        """Results from the scheduler, not yet applied to the state."""
         self._posted = False
-        self._engine_loop: asyncio.AbstractEventLoop | None = None
+        self._engine_closed: asyncio.Event | None = None
+        """Once the engine runs: set when its scheduler has stopped and its clients are closed."""
         self._last_flush = 0.0
         self._settled = False
         self._gc_thresholds = gc.get_threshold()
@@ -248,8 +254,15 @@ class DashboardApp(App[None]):
         if self._live:
             self.run_engine()
 
-    def on_unmount(self) -> None:
-        """Give the collector back its thresholds and the objects kept out of its reach."""
+    async def on_unmount(self) -> None:
+        """Wait for the engine to close its clients; give the collector back its thresholds and
+        the objects kept out of its reach."""
+        if self._engine_closed is not None:
+            # Textual cancels workers at exit without awaiting them: wait for the cleanup here,
+            # while the loop still runs, so that no connection is left to the interpreter's exit
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ENGINE_CLOSE_S):
+                    await self._engine_closed.wait()
         gc.set_threshold(*self._gc_thresholds)
         gc.unfreeze()
 
@@ -265,37 +278,37 @@ class DashboardApp(App[None]):
 
     # --- the engine -----------------------------------------------------------------
 
-    @work(exit_on_error=False, group="engine", name="scheduler", thread=True)
-    def run_engine(self) -> None:
-        """Run every check on its interval, on this thread's own event loop, until the app exits."""
-        cancelled = get_current_worker().cancelled_event  # a threading.Event, set at exit
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            runner.run(self._engine(cancelled))
-
-    async def _engine(self, cancelled: threading.Event) -> None:
-        self._engine_loop = asyncio.get_running_loop()
-        async with self._resources() as resources:
-            scheduler = Scheduler(
-                self.state.specs, resources, self._on_result, concurrency=self._concurrency
-            )
-            if self.paused:  # ``p`` before the engine was up
-                scheduler.pause()
-            scheduler.start()
-            self.scheduler = scheduler
-            try:
-                # a thread worker is cancelled by that flag, not by CancelledError
-                await asyncio.to_thread(cancelled.wait)
-            finally:
-                await scheduler.stop()
+    @work(exit_on_error=False, group="engine", name="scheduler")
+    async def run_engine(self) -> None:
+        """Run every check on its interval until the app exits (which cancels this worker)."""
+        self._engine_closed = closed = asyncio.Event()
+        try:
+            async with self._resources() as resources:
+                scheduler = Scheduler(
+                    self.state.specs,
+                    resources,
+                    self._on_result,
+                    concurrency=self._concurrency,
+                    starts_per_s=FIRST_RUNS_PER_S,
+                )
+                if self.paused:  # ``p`` before the engine was up
+                    scheduler.pause()
+                scheduler.start()
+                self.scheduler = scheduler
+                try:
+                    await asyncio.Event().wait()  # until cancelled
+                finally:
+                    await scheduler.stop()
+        finally:
+            closed.set()
 
     def _on_scheduler(self, call: Callable[[Scheduler], None]) -> None:
-        """Run ``call(scheduler)`` on the engine's loop (its events belong to that loop)."""
-        scheduler, loop = self.scheduler, self._engine_loop
-        if scheduler is not None and loop is not None:
-            loop.call_soon_threadsafe(call, scheduler)
+        """``call(scheduler)`` once the engine is up (until then the flags are read at start)."""
+        if self.scheduler is not None:
+            call(self.scheduler)
 
     def _on_result(self, result: CheckResult) -> None:
-        """The scheduler's sink, on the engine thread: queue the result; one message per burst."""
+        """The scheduler's sink: queue the result; one message per burst."""
         self._inbox.append(result)
         if not self._posted:
             self._posted = True
@@ -529,5 +542,7 @@ class DashboardApp(App[None]):
 
 
 def run_dashboard(registry: Registry, specs: Sequence[CheckSpec]) -> None:
-    """Open the dashboard on ``specs`` until the user quits."""
-    DashboardApp(registry, specs).run()
+    """Open the dashboard on ``specs`` until the user quits (on opsdash's event loop: uvloop
+    when installed, as ``check`` and the demo)."""
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(DashboardApp(registry, specs).run_async())
