@@ -270,15 +270,20 @@ def schema() -> None:
 @env_option
 @only_option
 @tag_option
+@state_option
 def ui(
-    registry_path: Path, env_name: str | None, only: tuple[str, ...], tags: tuple[str, ...]
+    registry_path: Path,
+    env_name: str | None,
+    only: tuple[str, ...],
+    tags: tuple[str, ...],
+    state_path: Path | None,
 ) -> None:
     """Open the live dashboard (the default command)."""
     registry = load(registry_path, env_name)
     specs = selected_specs(registry, only=only, tags=tags)
     from opsdash.tui.app import run_dashboard
 
-    run_dashboard(registry, specs)
+    run_dashboard(registry, specs, alert_state=state_path)
 
 
 def _register_commands() -> None:

@@ -7,6 +7,7 @@ import gc
 import io
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -313,3 +314,27 @@ async def test_refresh_and_pause_drive_the_scheduler(redis_factory: Callable[...
         await pilot.press("p")
         assert "PAUSED" not in header(app)
         assert not scheduler.paused
+
+
+async def test_silences_from_the_alerting_state_are_shown(
+    redis_factory: Callable[..., object], tmp_path: Path
+) -> None:
+    from opsdash.cli import main
+
+    state = tmp_path / "state.db"
+    assert (
+        main(["silence", "redis", "--for", "1h", "--reason", "drill", "--state", str(state)]) == 0
+    )
+    server = redis_factory()
+    registry = _live_registry(server.url)  # type: ignore[attr-defined]
+    app = DashboardApp(registry, build_plan(registry), alert_state=state)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: (
+                app.datastores.keys == ["redis"]
+                and app.datastores.cell_text("redis", 7).endswith("[silenced]")
+            ),
+            "redis marked silenced",
+        )
+        assert app.datastores.cell_text("redis", 1) == "✔ ok"  # a silence never hides a status

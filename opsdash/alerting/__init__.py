@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from opsdash.alerting.store import Silence, default_state_path, open_readonly
@@ -18,6 +18,7 @@ from opsdash.results import CheckResult
 
 __all__ = [
     "AlertMark",
+    "AlertView",
     "Silence",
     "default_state_path",
     "mark_results",
@@ -75,29 +76,46 @@ def silenced(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """What the alerting state says, read once: silences in force and per-check markers."""
+
+    silences: tuple[Silence, ...] = ()
+    marks: Mapping[str, AlertMark] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path | None = None) -> AlertView:
+        """The view of the state file (empty when there is none); reads, never writes."""
+        return cls(tuple(read_silences(path)), read_marks(path))
+
+    def mark(
+        self, results: Sequence[CheckResult], tags: Mapping[str, Sequence[str]]
+    ) -> list[CheckResult]:
+        """``results`` with ``details.silenced`` (reason, until) and ``details.flapping`` where
+        they apply. ``tags`` maps check ids to their tags (silences may name a tag)."""
+        if not self.silences and not any(mark.flapping for mark in self.marks.values()):
+            return list(results)
+        marked: list[CheckResult] = []
+        for result in results:
+            extra: dict[str, object] = {}
+            silence = silenced(result.id, result.component, tags.get(result.id, ()), self.silences)
+            if silence is not None:
+                extra["silenced"] = {
+                    "reason": silence.reason,
+                    "until": silence.expires_at.isoformat(timespec="seconds"),
+                }
+            mark = self.marks.get(result.id)
+            if mark is not None and mark.flapping:
+                extra["flapping"] = True
+            marked.append(result.with_details(**extra) if extra else result)
+        return marked
+
+
 def mark_results(
     results: Sequence[CheckResult],
     tags: Mapping[str, Sequence[str]],
     path: Path | None = None,
 ) -> list[CheckResult]:
-    """``results`` with what alerting knows added to ``details``: ``silenced`` (reason, until)
-    and ``flapping``, so that ``check`` and the dashboard show planned work and unstable checks.
-    ``tags`` maps check ids to their tags (silences may name a tag)."""
-    silences = read_silences(path)
-    marks = read_marks(path)
-    if not silences and not any(mark.flapping for mark in marks.values()):
-        return list(results)
-    marked: list[CheckResult] = []
-    for result in results:
-        extra: dict[str, object] = {}
-        silence = silenced(result.id, result.component, tags.get(result.id, ()), silences)
-        if silence is not None:
-            extra["silenced"] = {
-                "reason": silence.reason,
-                "until": silence.expires_at.isoformat(timespec="seconds"),
-            }
-        mark = marks.get(result.id)
-        if mark is not None and mark.flapping:
-            extra["flapping"] = True
-        marked.append(result.with_details(**extra) if extra else result)
-    return marked
+    """``results`` marked with what the alerting state at ``path`` says (see
+    :meth:`AlertView.mark`): ``check`` shows planned work and unstable checks this way."""
+    return AlertView.read(path).mark(results, tags)

@@ -33,6 +33,7 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from opsdash.alerting import AlertView
 from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
@@ -63,6 +64,8 @@ TICK = 1.0
 FIRST_RUNS_PER_S = 1000.0
 """Checks start (first runs, and `r`) at this rate, not all at once: the probes share the
 app's event loop, and a key press must not wait behind 1,000 starting probes."""
+ALERT_STATE_EVERY = 15.0
+"""Seconds between two reads of the alerting state file (silences change rarely)."""
 ENGINE_CLOSE_S = 5.0
 """At exit, how long to wait for the engine to close its clients and pools."""
 WIDE = (120, 32)
@@ -184,9 +187,14 @@ class DashboardApp(App[None]):
         clock: Clock = _utc_now,
         resources: Callable[[], Resources] | None = None,
         concurrency: int | None = None,
+        alert_state: Path | None = None,
     ) -> None:
-        """``live=False`` runs no checks (snapshots and benchmarks feed :meth:`ingest`)."""
+        """``live=False`` runs no checks (snapshots and benchmarks feed :meth:`ingest`).
+        ``alert_state``: ``opsdash alert``'s state file, read for silences and flapping."""
         super().__init__()
+        self._alert_state = alert_state
+        self._alerts = AlertView()
+        self._tags = {spec.id: spec.tags for spec in specs}
         self.state = PlatformState(registry, specs)
         self.scheduler: Scheduler | None = None
         self.query_text = ""
@@ -252,7 +260,19 @@ class DashboardApp(App[None]):
         self.refresh_panels()
         self.set_interval(TICK, self._tick)
         if self._live:
+            # Read once before the first round (a few ms of SQLite), so that its results show
+            # their silences; later reads happen off the loop.
+            self._alerts = AlertView.read(self._alert_state)
             self.run_engine()
+            self.watch_alerting()
+
+    @work(exit_on_error=False, group="alerting", name="alerting-state")
+    async def watch_alerting(self) -> None:
+        """Re-read ``opsdash alert``'s state (silences, flapping) now and then, off the loop:
+        results arriving from then on carry its marks."""
+        while True:
+            await asyncio.sleep(ALERT_STATE_EVERY)
+            self._alerts = await asyncio.to_thread(AlertView.read, self._alert_state)
 
     async def on_unmount(self) -> None:
         """Wait for the engine to close its clients; give the collector back its thresholds and
@@ -341,7 +361,7 @@ class DashboardApp(App[None]):
 
     def ingest(self, results: Iterable[CheckResult]) -> int:
         """Apply ``results`` and refresh the panels at once; how many cells were written."""
-        results = list(results)
+        results = self._alerts.mark(list(results), self._tags)
         if results:
             self.state.apply_all(results)
             self._snapshot = None
@@ -541,8 +561,10 @@ class DashboardApp(App[None]):
         self.refresh_panels()
 
 
-def run_dashboard(registry: Registry, specs: Sequence[CheckSpec]) -> None:
+def run_dashboard(
+    registry: Registry, specs: Sequence[CheckSpec], *, alert_state: Path | None = None
+) -> None:
     """Open the dashboard on ``specs`` until the user quits (on opsdash's event loop: uvloop
     when installed, as ``check`` and the demo)."""
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(DashboardApp(registry, specs).run_async())
+        runner.run(DashboardApp(registry, specs, alert_state=alert_state).run_async())

@@ -116,6 +116,24 @@ def failing_dependencies(result: CheckResult | None) -> list[str]:
     return [str(name) for name, status in dependencies.items() if str(status) != Status.OK.value]
 
 
+def with_alert_marks(cell: Cell, results: Iterable[CheckResult | None]) -> Cell:
+    """``cell`` followed by ``[silenced]`` / ``[flapping]`` when ``opsdash alert``'s state says
+    so of any of ``results`` (their details carry it: see :class:`opsdash.alerting.AlertView`)."""
+    marks: dict[str, None] = {}
+    for result in results:
+        if result is None:
+            continue
+        if result.details.get("silenced"):
+            marks["silenced"] = None
+        if result.details.get("flapping"):
+            marks["flapping"] = None
+    if not marks:
+        return cell
+    suffix = " ".join(f"[{mark}]" for mark in marks)
+    text, style = cell
+    return (suffix, "italic") if cell == DASH else (f"{text} {suffix}", style)
+
+
 def clip(text: str, width: int) -> str:
     """One line, at most ``width`` characters."""
     text = " ".join(str(text).split())
@@ -259,7 +277,7 @@ def _service_row(
             (latency_text(main.latency_ms if main else None), ""),
             (sparkline([r.latency_ms for r in history[-SPARK_WIDTH:]]), "cyan"),
             view.since_cell(ids) if latest else DASH,
-            why,
+            with_alert_marks(why, latest),
         ),
         status=status or Status.UNKNOWN,
         search=previous.search if previous is not None else view.search_text(name, specs),
@@ -287,7 +305,9 @@ def datastore_rows(view: View) -> list[Row]:
                         (_pct(_number(details, "memory_pct")), ""),
                         (str(role) if role else "-", ""),
                         ("-" if lag is None else f"{lag:.1f}s", ""),
-                        (clip(result.summary, 80), "") if result else DASH,
+                        with_alert_marks(
+                            (clip(result.summary, 80), "") if result else DASH, [result]
+                        ),
                     ),
                     status=result.status if result else Status.UNKNOWN,
                     search=view.search_text(name, [spec]),
@@ -351,7 +371,7 @@ def queue_rows(view: View) -> list[Row]:
                     (_rate(_number(figures, "failures_per_min")), ""),
                     (_ratio(figures), ""),
                     ("-" if attempts is None else f"{attempts:.0f}", ""),
-                    summary,
+                    with_alert_marks(summary, latest),
                 ),
                 status=status or Status.UNKNOWN,
                 search=view.search_text(name, specs),
