@@ -142,3 +142,34 @@ def test_health_bodies_name_datastores_by_kind() -> None:
     assert datastore_named(REGISTRY, "database") == "postgres"
     assert datastore_named(REGISTRY, "Redis") == "redis"
     assert datastore_named(REGISTRY, "diskSpace") is None
+
+
+def test_a_worker_retrying_while_its_datastore_is_down_joins_that_incident() -> None:
+    registry = Registry.model_validate(
+        {
+            "version": 1,
+            "platform": "test",
+            "datastores": {"redis": {"kind": "redis", "url": "redis://127.0.0.1:1/0"}},
+            "services": {"chat-service": {"url": "http://127.0.0.1:2", "depends_on": ["redis"]}},
+            "workers": {
+                "allocation-worker": {
+                    "max_attempts": 5,
+                    "depends_on": ["redis"],
+                    "metrics": {"source": "http-json", "url": "http://127.0.0.1:3/m"},
+                }
+            },
+        }
+    )
+    specs = build_plan(registry)
+    results = [
+        result("redis", Status.CRIT, "connection refused", error=ErrorType.REFUSED),
+        result("chat-service.health"),
+        _ready_failing("chat-service.ready", redis="crit"),
+        result("allocation-worker.retries", Status.CRIT, "retries 120/min; retry ratio 40%"),
+    ]
+
+    (incident,) = find_incidents(registry, specs, results)
+
+    assert incident.cause == "redis"
+    assert incident.affected == ("chat-service", "allocation-worker")
+    assert incident.summary == "redis unreachable; 2 dependants not ready"
