@@ -150,7 +150,9 @@ def classify(exc: BaseException) -> ProbeError:
                 return ProbeError(error_type, _CLASS_SUMMARY[cls.__name__])
         if error_type in _SUMMARY:
             return ProbeError(error_type, _SUMMARY[error_type])
-        return ProbeError(error_type, _describe(candidate))
+        # A recognised error speaks for itself ('database "x" does not exist'); the class name
+        # is kept only for the unrecognised, where it is the best clue there is.
+        return ProbeError(error_type, _first_line(candidate) or _describe(candidate))
     text = " ".join(str(candidate) for candidate in chain).lower()
     for marker, error_type in _BY_MESSAGE:
         if marker in text:
@@ -179,6 +181,11 @@ def _tls_text_message(text: str) -> str:
     if match := _TLS_SSL_CODE.search(text):
         return f"TLS error: {match.group(1).replace('_', ' ')}"
     return "TLS error: handshake failed"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _describe(exc: BaseException) -> str:

@@ -4,12 +4,13 @@ Rules (DESIGN.md, issue 3), applied in this order so that each failing dependant
 incident only:
 
 1. A datastore whose own check is crit is the cause; the failing services and workers that
-   depend on it (``depends_on``, or because their readiness body names it failing) are affected:
-   "redis unreachable; 7 dependants not ready".
+   depend on it (``depends_on``, when they answered: a 503, a climbing retry rate), or whose
+   readiness body names it failing, are affected: "redis unreachable; 7 dependants not ready".
 2. A datastore that opsdash reaches fine while two or more dependants report it failing: the
    fault is between them and it (network, credentials, pool exhaustion).
 3. Any other failing datastore check (slow, nearly full, missing indexes) is its own incident.
-4. A service or worker that fails while all its dependencies are fine is its own incident.
+4. A service or worker that fails otherwise is its own incident: its dependencies are fine, or it
+   does not answer at all (then it is down itself, whatever else is down).
 
 A service whose liveness ``/health`` fails while a datastore is down is flagged: an orchestrator
 would restart it for another system's fault (the cascading-restart anti-pattern).
@@ -17,7 +18,7 @@ would restart it for another system's fault (the cascading-restart anti-pattern)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -99,6 +100,11 @@ def find_incidents(
     def failing_checks(component: str) -> list[CheckResult]:
         return [r for r in checks_of.get(component, []) if r.status.failing]
 
+    def answered(component: str) -> bool:
+        # Some failing check got an answer to judge (a 503, a climbing retry rate), rather
+        # than no connection at all.
+        return any(r.error is None for r in failing_checks(component))
+
     dependants = [
         name
         for name in checks_of
@@ -116,13 +122,17 @@ def find_incidents(
     placed: set[str] = set()
     incidents: list[Incident] = []
 
-    # 1. datastores down, and their failing dependants
+    # 1. datastores down, and their failing dependants: those whose answers name it, and those
+    #    that depend on it and answered (one that does not answer at all is down itself)
     for datastore in down:
         affected = [
             name
             for name in dependants
             if name not in placed
-            and (datastore in depends_on.get(name, ()) or datastore in reports[name])
+            and (
+                datastore in reports[name]
+                or (datastore in depends_on.get(name, ()) and answered(name))
+            )
         ]
         placed.update(affected)
         main = by_id[datastore]
@@ -175,7 +185,7 @@ def find_incidents(
                     cause=datastore,
                     status=worst(r.status for r in failing),
                     affected=(),
-                    summary=f"{datastore}: " + "; ".join(r.summary for r in failing),
+                    summary=f"{datastore}: " + "; ".join(_unique(r.summary for r in failing)),
                     kind="datastore",
                     checks=_ids(failing),
                 )
@@ -186,8 +196,18 @@ def find_incidents(
         if name in placed:
             continue
         failing = failing_checks(name)
-        clause = "its dependencies are fine" if depends_on.get(name) else ""
-        detail = "; ".join(f"{r.check}: {r.summary}" for r in failing)
+        dependencies = depends_on.get(name, ())
+        fine = bool(dependencies) and not any(
+            (main := by_id.get(d)) is not None and main.status.failing for d in dependencies
+        )
+        clause = "its dependencies are fine" if fine else ""
+        # "health, ready: connection refused" rather than the same words twice
+        summaries = _unique(r.summary for r in failing)
+        detail = (
+            ", ".join(r.check for r in failing) + f": {summaries[0]}"
+            if len(summaries) == 1
+            else "; ".join(f"{r.check}: {r.summary}" for r in failing)
+        )
         incidents.append(
             Incident(
                 cause=name,
@@ -208,12 +228,18 @@ def _cascade_notes(
     notes = []
     for name in affected:
         for result in checks_of.get(name, ()):
-            if result.check == "health" and result.status.failing:
+            # Only a /health that answers with a failure is tied to the datastore; one that does
+            # not answer at all says nothing about it.
+            if result.check == "health" and result.status.failing and result.error is None:
                 notes.append(
                     f"{name}'s liveness /health fails with {datastore}: an orchestrator would "
                     "restart it for another system's fault (cascading-restart anti-pattern)"
                 )
     return notes
+
+
+def _unique(texts: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(texts))
 
 
 def _ids(*groups: Sequence[CheckResult]) -> tuple[str, ...]:

@@ -173,3 +173,45 @@ def test_a_worker_retrying_while_its_datastore_is_down_joins_that_incident() -> 
     assert incident.cause == "redis"
     assert incident.affected == ("chat-service", "allocation-worker")
     assert incident.summary == "redis unreachable; 2 dependants not ready"
+
+
+def test_a_dependant_that_does_not_answer_is_down_itself_not_affected() -> None:
+    results = _healthy()
+    results["redis"] = result("redis", Status.CRIT, "connection refused", error=ErrorType.REFUSED)
+    results["booking-service.ready"] = _ready_failing("booking-service.ready", redis="crit")
+    for check in ("chat-service.health", "chat-service.ready"):
+        results[check] = result(check, Status.CRIT, "connection refused", error=ErrorType.REFUSED)
+
+    incidents = find_incidents(REGISTRY, SPECS, list(results.values()))
+
+    by_cause = {incident.cause: incident for incident in incidents}
+    assert by_cause["redis"].affected == ("booking-service",)
+    assert by_cause["redis"].notes == ("connection refused",)  # no cascading flag: no answer
+    chat = by_cause["chat-service"]
+    assert chat.summary == "chat-service: health, ready: connection refused"  # said once
+    assert "dependencies are fine" not in chat.summary  # redis is not fine
+
+
+def test_a_datastore_incident_says_each_reason_once() -> None:
+    registry = Registry.model_validate(
+        {
+            "version": 1,
+            "platform": "test",
+            "datastores": {
+                "postgres": {
+                    "kind": "postgres",
+                    "dsn": "postgresql://127.0.0.1:1/platform",
+                    "expect_indexes": {"payments": ["idx_payments_student_status_created"]},
+                }
+            },
+        }
+    )
+    specs = build_plan(registry)
+    assert [spec.id for spec in specs] == ["postgres", "postgres.indexes"]
+    results = [
+        result(spec.id, Status.UNKNOWN, 'database "platform" does not exist') for spec in specs
+    ]
+
+    (incident,) = find_incidents(registry, specs, results)
+
+    assert incident.summary == 'postgres: database "platform" does not exist'
