@@ -164,7 +164,7 @@ def check(
     specs = selected_specs(registry, only=only, tags=tags, timeout=timeout_s)
 
     snapshot = run_async(
-        _check_rounds(
+        check_rounds(
             registry, specs, wait=wait_s, concurrency=concurrency or registry.defaults.concurrency
         )
     )
@@ -174,11 +174,11 @@ def check(
     tags_of = {spec.id: spec.tags for spec in specs}
     marked = mark_results(snapshot.results, tags_of, state_path)
     snapshot = dataclasses.replace(snapshot, results=tuple(marked))
-    _emit(snapshot, output_format)
+    emit_snapshot(snapshot, output_format)
     sys.exit(snapshot.status.exit_code)
 
 
-async def _check_rounds(
+async def check_rounds(
     registry: Registry, specs: Sequence[CheckSpec], *, wait: float | None, concurrency: int
 ) -> Snapshot:
     """One round, or rounds until all is ok or ``wait`` runs out; the last round's snapshot."""
@@ -221,7 +221,8 @@ def _snapshot(registry: Registry, specs: Sequence[CheckSpec], round_: Round) -> 
     return state.snapshot(started_at=round_.started_at, duration_ms=round_.duration_ms)
 
 
-def _emit(snapshot: Snapshot, output_format: str) -> None:
+def emit_snapshot(snapshot: Snapshot, output_format: str) -> None:
+    """Print a snapshot on stdout in ``output_format`` (text, json, junit, prometheus)."""
     if output_format == "json":
         from opsdash.render.json import check_document, dumps
 

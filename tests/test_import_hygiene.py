@@ -35,14 +35,14 @@ def test_a_check_round_loads_no_textual() -> None:
     loaded = _modules_after(
         """
         import asyncio
-        from opsdash.cli import _check_rounds
+        from opsdash.cli import check_rounds
         from opsdash.plan import build_plan
         from opsdash.registry.model import Registry
         registry = Registry.model_validate(
             {"version": 1, "platform": "t", "services": {"a": {"url": "http://127.0.0.1:9"}}}
         )
         specs = build_plan(registry, timeout=0.5)
-        snapshot = asyncio.run(_check_rounds(registry, specs, wait=None, concurrency=4))
+        snapshot = asyncio.run(check_rounds(registry, specs, wait=None, concurrency=4))
         assert len(snapshot.results) == 2
         from opsdash.render.json import check_document
         from opsdash.render.text import render_text
