@@ -150,5 +150,7 @@ def human_duration(seconds: float) -> str:
 
 
 def figure(value: float) -> str:
-    """A count or rate for a summary: integers plainly, others with one decimal."""
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+    """A count or rate for a summary, to one decimal, without a trailing ``.0`` (14.998 per
+    minute reads ``15``, not ``15.0``)."""
+    rounded = round(float(value), 1)
+    return f"{rounded:.0f}" if rounded.is_integer() else f"{rounded:.1f}"
