@@ -61,13 +61,19 @@ def fail_config(message: str) -> NoReturn:
     sys.exit(ExitCode.UNKNOWN)
 
 
-def load(registry_path: Path, env_name: str | None) -> Registry:
-    """The validated registry, or exit 3 with every problem listed."""
+def load(registry_path: Path, env_name: str | None, *, as_json: bool = False) -> Registry:
+    """The validated registry, or exit 3 with every problem listed: on stderr, or with
+    ``as_json`` as the one opsdash.check/v1 document stdout promises."""
     from opsdash.registry import RegistryError, load_registry
 
     try:
         return load_registry(registry_path, env=env_name)
     except RegistryError as exc:
+        if as_json:
+            from opsdash.render.json import dumps, error_document
+
+            click.echo(dumps(error_document(str(exc))))
+            sys.exit(ExitCode.UNKNOWN)
         fail_config(f"opsdash: invalid configuration\n{exc}")
 
 
@@ -150,17 +156,7 @@ def check(
     output_format = "json" if as_json else output_format
     timeout_s = _duration(timeout, "--timeout")
     wait_s = _duration(wait, "--wait")
-    if output_format == "json":
-        from opsdash.registry import RegistryError, load_registry
-        from opsdash.render.json import dumps, error_document
-
-        try:
-            registry = load_registry(registry_path, env=env_name)
-        except RegistryError as exc:
-            click.echo(dumps(error_document(str(exc))))
-            sys.exit(ExitCode.UNKNOWN)
-    else:
-        registry = load(registry_path, env_name)
+    registry = load(registry_path, env_name, as_json=output_format == "json")
     specs = selected_specs(registry, only=only, tags=tags, timeout=timeout_s)
 
     snapshot = run_async(
