@@ -61,6 +61,14 @@ def fail_config(message: str) -> NoReturn:
     sys.exit(ExitCode.UNKNOWN)
 
 
+def fail_json(message: str, *, platform: str | None = None) -> NoReturn:
+    """Print the opsdash.check/v1 document of a run that could not happen, and exit 3."""
+    from opsdash.render.json import dumps, error_document
+
+    click.echo(dumps(error_document(message, platform=platform)))
+    sys.exit(ExitCode.UNKNOWN)
+
+
 def load(registry_path: Path, env_name: str | None, *, as_json: bool = False) -> Registry:
     """The validated registry, or exit 3 with every problem listed: on stderr, or with
     ``as_json`` as the one opsdash.check/v1 document stdout promises."""
@@ -70,10 +78,7 @@ def load(registry_path: Path, env_name: str | None, *, as_json: bool = False) ->
         return load_registry(registry_path, env=env_name)
     except RegistryError as exc:
         if as_json:
-            from opsdash.render.json import dumps, error_document
-
-            click.echo(dumps(error_document(str(exc))))
-            sys.exit(ExitCode.UNKNOWN)
+            fail_json(str(exc))
         fail_config(f"opsdash: invalid configuration\n{exc}")
 
 
@@ -83,13 +88,18 @@ def selected_specs(
     only: Sequence[str] = (),
     tags: Sequence[str] = (),
     timeout: float | None = None,
+    as_json: bool = False,
 ) -> list[CheckSpec]:
-    """The checks the options select, or exit 3 when they select none."""
+    """The checks the options select, or exit 3 when they select none (with ``as_json``, as
+    the one document stdout promises)."""
     from opsdash.plan import build_plan, select
 
     specs = select(build_plan(registry, timeout=timeout), only=only, tags=tags)
     if not specs:
-        fail_config("opsdash: no check matches the selection (--only/--tag)")
+        message = "opsdash: no check matches the selection (--only/--tag)"
+        if as_json:
+            fail_json(message, platform=registry.platform)
+        fail_config(message)
     return specs
 
 
@@ -156,8 +166,9 @@ def check(
     output_format = "json" if as_json else output_format
     timeout_s = _duration(timeout, "--timeout")
     wait_s = _duration(wait, "--wait")
-    registry = load(registry_path, env_name, as_json=output_format == "json")
-    specs = selected_specs(registry, only=only, tags=tags, timeout=timeout_s)
+    as_json = output_format == "json"
+    registry = load(registry_path, env_name, as_json=as_json)
+    specs = selected_specs(registry, only=only, tags=tags, timeout=timeout_s, as_json=as_json)
 
     snapshot = run_async(
         check_rounds(
@@ -299,10 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI; usage errors exit 3 with the usage message (not click's 2)."""
     try:
         result: Any = cli.main(args=argv, prog_name="opsdash", standalone_mode=False)
-    except click.UsageError as exc:
-        exc.show()
-        return ExitCode.UNKNOWN
-    except click.ClickException as exc:
+    except click.ClickException as exc:  # usage errors included
         exc.show()
         return ExitCode.UNKNOWN
     except click.Abort:

@@ -226,3 +226,30 @@ def test_check_shows_silences_from_the_alerting_state(
     assert checks["api.ready"]["details"]["silenced"]["reason"] == "deploy"
     code, out, _ = run(capsys, "check", "-r", str(registry), "--state", str(state))
     assert "[silenced until " in out
+
+
+def test_an_empty_selection_still_gives_one_json_document(
+    platform: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = write_registry(tmp_path, {"api": {"url": platform.add(HEALTHY)}})
+    code, out, _ = run(capsys, "check", "-r", str(registry), "--json", "--only", "nothing-*")
+    document = json.loads(out)
+    jsonschema.validate(document, SCHEMA)
+    assert code == 3
+    assert document["platform"] == "test-platform"
+    assert document["error"]["type"] == "config"
+    assert "no check matches" in document["error"]["message"]
+
+
+def test_a_mistyped_silence_leaves_no_state_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state.db"
+    code, _, err = run(
+        capsys, "silence", "redis", "--for", "soon", "--reason", "x", "--state", str(state)
+    )
+    assert code == 3
+    assert "duration" in err
+    code, _, _ = run(capsys, "silence", "--state", str(state))
+    assert code == 3
+    assert not state.exists()

@@ -126,6 +126,10 @@ def silence(
                 f"  by {s.author}: {s.reason}"
             )
         return
+    if not clear:  # arguments first: a mistyped call must not create or move the state file
+        if target is None or duration is None or not reason:
+            raise click.UsageError("silence needs TARGET, --for DURATION and --reason TEXT")
+        seconds = duration_value(duration, "--for")
     try:
         store = open_store(path, report=lambda m: _err(f"opsdash silence: {m}"))
     except StateFileError as exc:
@@ -136,9 +140,7 @@ def silence(
             count = store.clear_silences(target)
             click.echo(f"ended {count} silence{'s' if count != 1 else ''}")
             return
-        if target is None or duration is None or not reason:
-            raise click.UsageError("silence needs TARGET, --for DURATION and --reason TEXT")
-        seconds = duration_value(duration, "--for")
+        assert target is not None and reason is not None
         try:
             author = getpass.getuser()
         except (KeyError, OSError):
