@@ -71,11 +71,13 @@ def load_registry(
     interpolated = interpolate(data, environ)
     problems += [Problem.at(place(loc), loc, message) for loc, message in interpolated.errors]
     unresolved += [loc for loc, _ in interpolated.errors]
-    mask = Redactor.of(_secrets(interpolated.data))
     registry: Registry | None = None
     try:
         registry = Registry.model_validate(interpolated.data)
     except ValidationError as error:
+        # Messages may quote values: mask the registry's secrets (found only when needed, as
+        # the walk over a large registry is not free).
+        mask = Redactor.of(_secrets(interpolated.data))
         broken: list[Loc] = []
         for loc, message in translate(error.errors(include_url=False), mask):
             broken.append(loc)
@@ -85,6 +87,7 @@ def load_registry(
         references = _references_despite(interpolated.data, broken)
     else:
         references = registry.reference_problems()
+        mask = Redactor.of(_secrets(interpolated.data)) if references else Redactor()
     problems += [Problem.at(place(loc), loc, mask(message)) for loc, message in references]
     if problems or registry is None:
         raise RegistryError(ordered(problems, files))
@@ -201,9 +204,19 @@ def _merge(
             _merge(current, value, here, positions, overlay_positions)
             continue
         base[key] = value
-        for stale in [p for p in positions if p[: len(here)] == here]:
-            del positions[stale]
-        positions.update((p, at) for p, at in overlay_positions.items() if p[: len(here)] == here)
+        # Only a mapping or a list has positions below its own: scanning every position for
+        # each replaced scalar made a 1,000-entry overlay quadratic (a second at start-up).
+        if isinstance(current, dict | list):
+            for stale in [p for p in positions if p[: len(here)] == here]:
+                del positions[stale]
+        else:
+            positions.pop(here, None)
+        if isinstance(value, dict | list):
+            positions.update(
+                (p, at) for p, at in overlay_positions.items() if p[: len(here)] == here
+            )
+        elif here in overlay_positions:
+            positions[here] = overlay_positions[here]
 
 
 def _position(loc: Loc, positions: Mapping[Loc, Position], file: str) -> Position:
