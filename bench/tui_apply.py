@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from textual.pilot import Pilot
 
-from opsdash.plan import build_plan
+from opsdash.plan import CheckSpec, build_plan
 from opsdash.registry.model import Registry
 from opsdash.results import CheckResult
 from opsdash.status import Status
@@ -50,7 +51,7 @@ def registry() -> Registry:
     )
 
 
-def a_round(specs: list, index: int, *, flip: bool) -> list[CheckResult]:
+def a_round(specs: Sequence[CheckSpec], index: int, *, flip: bool) -> list[CheckResult]:
     """One result per check; with ``flip`` a tenth of them change status."""
     at = datetime(2026, 1, 25, 10, 0, tzinfo=UTC) + timedelta(seconds=10 * index)
     results = []

@@ -46,13 +46,11 @@ def _duration(value: str | None, option: str) -> float | None:
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` on opsdash's event loop (uvloop when installed: rounds run faster)."""
-    import asyncio
+    """Run ``coroutine`` on opsdash's event loop (:func:`opsdash.resources.run_async`, imported
+    only when a command runs probes: it loads httpx)."""
+    from opsdash.resources import run_async as run
 
-    from opsdash.resources import event_loop_factory
-
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(coroutine)
+    return run(coroutine)
 
 
 def fail_config(message: str) -> NoReturn:

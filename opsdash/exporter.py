@@ -30,7 +30,7 @@ from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
 from opsdash.render.prometheus import FamiliesCollector, check_families
-from opsdash.resources import Resources
+from opsdash.resources import Resources, run_async
 from opsdash.results import CheckResult
 from opsdash.state import PlatformState, components
 
@@ -307,4 +307,4 @@ def serve_forever(
             loop.add_signal_handler(signum, stop.set)
         await serve(registry, specs, host=host, port=port, stop=stop, announce=announce)
 
-    asyncio.run(main())
+    run_async(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
@@ -73,13 +73,20 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     """The event loop to run opsdash on: uvloop's when installed, else asyncio's.
 
     uvloop halves the cost of connections and callbacks (a 1,000-service round: see
-    ``bench/README.md``). Use as ``asyncio.Runner(loop_factory=event_loop_factory())``.
+    ``bench/README.md``). Commands use it through :func:`run_async`.
     """
     try:
         import uvloop
     except ImportError:
         return asyncio.new_event_loop
     return uvloop.new_event_loop
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to the end on opsdash's event loop (:func:`event_loop_factory`): every
+    command that runs probes goes through here."""
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(coroutine)
 
 
 class Resources:

@@ -33,11 +33,11 @@ def demo(one_round: bool, as_json: bool, start_at: float) -> None:
 
     Needs no external server. With --check, exits 0/1/2/3 like ``opsdash check``.
     """
-    import asyncio
     import sys
 
     from opsdash.demo.run import check_once, open_dashboard
+    from opsdash.resources import run_async
 
     if one_round:
-        sys.exit(asyncio.run(check_once(as_json=as_json, start_at=start_at)))
-    asyncio.run(open_dashboard(start_at=start_at))
+        sys.exit(run_async(check_once(as_json=as_json, start_at=start_at)))
+    run_async(open_dashboard(start_at=start_at))

@@ -37,7 +37,7 @@ from opsdash.alerting import AlertView
 from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
-from opsdash.resources import Resources, event_loop_factory
+from opsdash.resources import Resources, run_async
 from opsdash.results import CheckResult
 from opsdash.state import PlatformState, Snapshot
 from opsdash.status import Status
@@ -566,5 +566,4 @@ def run_dashboard(
 ) -> None:
     """Open the dashboard on ``specs`` until the user quits (on opsdash's event loop: uvloop
     when installed, as ``check`` and the demo)."""
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(DashboardApp(registry, specs, alert_state=alert_state).run_async())
+    run_async(DashboardApp(registry, specs, alert_state=alert_state).run_async())
