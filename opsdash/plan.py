@@ -93,7 +93,7 @@ def _service_checks(name: str, service: Service, registry: Registry) -> Iterator
             max_body=registry.defaults.max_body,
             cert_expiry=cert_expiry,
         )
-        yield Planned(check, "http", redact_url(url), _bind(probe_http, target))
+        yield Planned(check, "http", redact_url(url), bind(probe_http, target))
 
 
 def _datastore_checks(
@@ -124,7 +124,9 @@ def _worker_checks(name: str, worker: Worker, registry: Registry) -> Iterator[Pl
         yield worker_metrics.plan(name, worker, worker.metrics, registry)
 
 
-def _bind(probe: Callable[..., Awaitable[Observation]], *args: object) -> ProbeCall:
+def bind(probe: Callable[..., Awaitable[Observation]], *args: object) -> ProbeCall:
+    """``probe`` with its arguments after the shared resources bound: a ``Planned.probe``."""
+
     async def call(resources: Resources) -> Observation:
         return await probe(resources, *args)
 

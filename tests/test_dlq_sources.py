@@ -310,3 +310,25 @@ def test_without_history_growth_is_not_known_yet_and_not_an_error() -> None:
     result = spec.derive(replace(current, summary="0 dead letters; growth not known yet"), [])
     assert result.status is Status.OK
     assert result.summary == "0 dead letters; growth not known yet"
+
+
+async def test_a_mongo_dlq_honours_a_timeout_override_and_says_refused() -> None:
+    from tests.servers import free_port
+
+    registry = make_registry(
+        {"source": "mongo", "datastore": "mongo", "collection": "dead", "database": "jobs"},
+        {
+            "mongo": {
+                "kind": "mongo",
+                "uri": f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
+                "timeout": "10s",
+            }
+        },
+    )
+    spec = next(s for s in build_plan(registry, timeout=1.0) if s.id == "w.dlq")
+
+    async with Resources() as resources:
+        result = await run_probe(spec, resources)
+
+    assert result.error is not None
+    assert result.error.type is ErrorType.REFUSED

@@ -356,3 +356,65 @@ async def test_untrusted_server_certificate_is_a_tls_error(
     assert result.error is not None and result.error.type is ErrorType.TLS
     assert result.summary.startswith("TLS error: ")
     assert "Tls-Secret-3" not in shown(result)
+
+
+async def test_a_sql_probe_that_cannot_log_in_is_auth_not_config(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    postgres_server.psql(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'monitor') THEN "
+        "CREATE ROLE monitor LOGIN PASSWORD 'Right-Horse-42'; END IF; END $$"
+    )
+    query = tmp_path / "one.sql"
+    query.write_text("SELECT 1")
+    dsn = postgres_server.dsn_for("monitor", "Wrong-Battery-7")
+    plan = specs({"dsn": dsn, "sql_checks": {"one": {"file": str(query)}}})
+
+    async with Resources() as fresh:
+        result = await run_probe(plan["postgres.one"], fresh)
+
+    assert result.status is Status.CRIT
+    assert result.error is not None
+    assert result.error.type is ErrorType.AUTH
+
+
+async def test_a_query_cut_by_its_deadline_leaves_other_checks_on_the_pool_alone(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    slow = tmp_path / "slow.sql"
+    slow.write_text("SELECT count(*) FROM pg_sleep(5)")
+    registry = Registry.model_validate(
+        {
+            "version": 1,
+            "platform": "test",
+            "datastores": {
+                "postgres": {
+                    "kind": "postgres",
+                    "dsn": postgres_server.dsn,
+                    "timeout": "1s",
+                    "sql_checks": {"slow": {"file": str(slow)}},
+                }
+            },
+            "workers": {
+                "w": {
+                    "timeout": "4s",
+                    "dlq": {
+                        "source": "sql",
+                        "datastore": "postgres",
+                        "query": "SELECT count(*) FROM pg_sleep(1.5)",
+                    },
+                }
+            },
+        }
+    )
+    plan = {spec.id: spec for spec in build_plan(registry)}
+
+    async with Resources() as shared:
+        cut, dlq = await asyncio.gather(
+            run_probe(plan["postgres.slow"], shared), run_probe(plan["w.dlq"], shared)
+        )
+
+    assert cut.error is not None
+    assert cut.error.type is ErrorType.TIMEOUT
+    assert dlq.error is None, dlq.summary  # its query outlived the other's cut, on the same pool
+    assert dlq.details["depth"] == 1

@@ -395,3 +395,11 @@ async def test_http_json_counters_and_garbage(exporter: Exporter) -> None:
     result = one_shot(spec, await scrape(spec))
     assert result.status is Status.UNKNOWN
     assert result.summary.startswith("JSON paths not found: stats.retries")
+
+
+def test_a_metric_named_created_is_a_figure_not_a_timestamp() -> None:
+    from opsdash.probes.promtext import parse
+
+    exposition = parse("# TYPE jobs_created gauge\njobs_created 7\n")
+
+    assert exposition.select(Selector.parse("jobs_created")) == 7.0

@@ -13,11 +13,15 @@ whose call was cut by the deadline may ``resources.discard(key)`` with :func:`po
 
 from __future__ import annotations
 
+import asyncio
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opsdash.registry.model import MongoDatastore, PostgresDatastore, RedisDatastore
 from opsdash.resources import Resources
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import asyncpg
@@ -137,3 +141,45 @@ async def mongo_client(
         await client.close()
 
     return await resources.shared(mongo_key(name), create, close)
+
+
+async def with_postgres_connection(
+    resources: Resources,
+    name: str,
+    datastore: PostgresDatastore,
+    work: Callable[[asyncpg.Connection], Awaitable[T]],
+) -> T:
+    """Run ``work`` on a pooled connection of datastore ``name``: every reader of PostgreSQL
+    (the datastore checks, ``.sql`` probes, ``sql`` DLQs) goes through here.
+
+    A pooled connection the server has since closed (a restart, an idle timeout) fails its
+    first statement; ``work`` is then run once more on a fresh connection, so that the result
+    says what the server says now ("connection refused" while it is down) rather than how an
+    old connection ended. A call the deadline cuts mid-query terminates only its own
+    connection (others may be busy for other checks); one cut while connecting discards the
+    pool, so that the next run starts from a fresh one.
+    """
+    import asyncpg
+
+    pool = await postgres_pool(resources, name, datastore)
+    cut_in_query = False
+
+    async def attempt() -> T:
+        nonlocal cut_in_query
+        async with pool.acquire() as connection:
+            try:
+                return await work(connection)
+            except asyncio.CancelledError:
+                cut_in_query = True
+                connection.terminate()  # no network wait; the pool replaces it
+                raise
+
+    try:
+        try:
+            return await attempt()
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionResetError):
+            return await attempt()
+    except asyncio.CancelledError:
+        if not cut_in_query:
+            await resources.discard(postgres_key(name))
+        raise

@@ -376,12 +376,14 @@ def _sql_reader(dlq: SqlDlq, datastore: PostgresDatastore) -> Reader:
     async def read(resources: Resources) -> Reading:
         import asyncpg
 
-        from opsdash.probes.clients import postgres_pool
+        from opsdash.probes.clients import with_postgres_connection
 
-        pool = await postgres_pool(resources, dlq.datastore, datastore)
+        async def work(connection: asyncpg.Connection) -> object:
+            async with connection.transaction(readonly=True):
+                return await connection.fetchval(dlq.query)
+
         try:
-            async with pool.acquire() as connection, connection.transaction(readonly=True):
-                value = await connection.fetchval(dlq.query)
+            value = await with_postgres_connection(resources, dlq.datastore, datastore, work)
         except asyncpg.PostgresError as exc:
             # Class 42 (syntax error, undefined table...) and 25006 (the query tried to
             # write in the read-only transaction) are the registry's query: config.
@@ -401,18 +403,23 @@ def _sql_reader(dlq: SqlDlq, datastore: PostgresDatastore) -> Reader:
 
 def _mongo_reader(dlq: MongoDlq, datastore: MongoDatastore, timeout: float) -> Reader:
     async def read(resources: Resources) -> Reading:
+        import pymongo
         from pymongo.errors import ConfigurationError
 
-        from opsdash.probes.clients import mongo_client
+        from opsdash.deadline import time_left
+        from opsdash.probes.clients import mongo_budget, mongo_client
 
-        client = await mongo_client(resources, dlq.datastore, datastore, timeout=timeout)
+        # As the mongo datastore probe: pymongo is told the harness's deadline (--timeout too).
+        budget = time_left(timeout)
+        client = await mongo_client(resources, dlq.datastore, datastore, timeout=budget)
         try:
             database = client[dlq.database] if dlq.database else client.get_default_database()
         except ConfigurationError:
             raise ProbeFailure(
                 ErrorType.CONFIG, "no database: set dlq.database or name one in the URI"
             ) from None
-        count = await database[dlq.collection].count_documents(dict(dlq.filter))
+        with pymongo.timeout(mongo_budget(budget)):
+            count = await database[dlq.collection].count_documents(dict(dlq.filter))
         return Reading(int(count))
 
     return read

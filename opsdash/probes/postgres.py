@@ -22,9 +22,8 @@ later run time out as well.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -32,8 +31,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from opsdash.plan import Planned
-from opsdash.probes.clients import postgres_key, postgres_pool
+from opsdash.plan import Planned, bind
+from opsdash.probes.clients import with_postgres_connection
 from opsdash.redact import redact_url
 from opsdash.registry.model import CountThresholds, PostgresDatastore, Registry, SqlProbe
 from opsdash.registry.units import format_duration
@@ -94,49 +93,12 @@ def plan(
     the working directory when ``None``).
     """
     target = redact_url(datastore.dsn)
-    yield Planned(None, KIND, target, _call(probe_postgres, name, datastore))
+    yield Planned(None, KIND, target, bind(probe_postgres, name, datastore))
     if datastore.expect_indexes:
-        yield Planned("indexes", KIND, target, _call(probe_indexes, name, datastore))
+        yield Planned("indexes", KIND, target, bind(probe_indexes, name, datastore))
     for check, sql_probe in datastore.sql_checks.items():
         query = load_sql(sql_probe, base_dir)
-        yield Planned(check, KIND, target, _call(probe_sql, name, datastore, check, query))
-
-
-def _call(
-    probe: Callable[..., Awaitable[Observation]], *args: Any
-) -> Callable[[Resources], Awaitable[Observation]]:
-    async def call(resources: Resources) -> Observation:
-        return await probe(resources, *args)
-
-    return call
-
-
-async def _with_connection(
-    resources: Resources,
-    name: str,
-    datastore: PostgresDatastore,
-    work: Callable[[asyncpg.Connection], Awaitable[T]],
-) -> T:
-    """Run ``work`` on a pooled connection.
-
-    A pooled connection the server has since closed (a restart, an idle timeout) fails its
-    first statement; ``work`` is then run once more on a fresh connection, so that the result
-    says what the server says now ("connection refused" while it is down) rather than how an
-    old connection ended. A call cut by the deadline discards the pool.
-    """
-    pool = await postgres_pool(resources, name, datastore)
-    try:
-        try:
-            async with pool.acquire() as connection:
-                return await work(connection)
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionResetError):
-            async with pool.acquire() as connection:
-                return await work(connection)
-    except asyncio.CancelledError:
-        # The harness's deadline: the connection may be stuck mid-protocol. Closing the pool
-        # (terminate: no network wait) makes the next run start from a fresh one.
-        await resources.discard(postgres_key(name))
-        raise
+        yield Planned(check, KIND, target, bind(probe_sql, name, datastore, check, query))
 
 
 # --- the server -------------------------------------------------------------------------
@@ -155,7 +117,7 @@ async def probe_postgres(
         assert row is not None
         return ping_ms, row
 
-    ping_ms, row = await _with_connection(resources, name, datastore, work)
+    ping_ms, row = await with_postgres_connection(resources, name, datastore, work)
     return judge_status(datastore, ping_ms, dict(row))
 
 
@@ -223,7 +185,7 @@ async def probe_indexes(
     async def work(connection: asyncpg.Connection) -> list[asyncpg.Record]:
         return list(await connection.fetch(_INDEXES_SQL, tables))
 
-    rows = await _with_connection(resources, name, datastore, work)
+    rows = await with_postgres_connection(resources, name, datastore, work)
     missing_tables = sorted({r["table_name"] for r in rows if not r["table_exists"]})
     found = [
         IndexRow(r["table_name"], r["index_name"], bool(r["valid"]), r["scans"])
@@ -298,18 +260,19 @@ async def probe_sql(
     sql_probe = datastore.sql_checks[check]
 
     async def work(connection: asyncpg.Connection) -> object:
-        async with connection.transaction(readonly=True):
-            return await connection.fetchval(query)
+        try:
+            async with connection.transaction(readonly=True):
+                return await connection.fetchval(query)
+        except asyncpg.PostgresConnectionError:
+            raise
+        except asyncpg.PostgresError as exc:
+            # Connected, and the server refused the query (syntax, a write, privileges): the
+            # check's configuration is wrong, the datastore is not down. (Failing to connect —
+            # a wrong password, too many connections — is not the query's fault.)
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ProbeFailure(ErrorType.CONFIG, f"{check}: query failed: {first_line}") from exc
 
-    try:
-        value = await _with_connection(resources, name, datastore, work)
-    except asyncpg.PostgresConnectionError:
-        raise
-    except asyncpg.PostgresError as exc:
-        # The server answered, and refused the query (syntax, a write, privileges): the
-        # check's configuration is wrong, the datastore is not down.
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ProbeFailure(ErrorType.CONFIG, f"{check}: query failed: {first_line}") from exc
+    value = await with_postgres_connection(resources, name, datastore, work)
     return judge_number(check, sql_probe, value)
 
 

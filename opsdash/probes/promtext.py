@@ -8,7 +8,7 @@ Every series whose name and labels match is summed (a worker exposing one series
 or per error class gives one figure). Names are matched the way both formats spell counters:
 the text format writes ``foo_total`` for a counter, OpenMetrics names the family ``foo`` and
 its sample ``foo_total``, and some exporters expose a bare ``foo``; a selector written either
-way finds the counter. ``_created`` samples are never summed (they are timestamps).
+way finds the counter. A family's ``_created`` samples are never summed (they are timestamps).
 """
 
 from __future__ import annotations
@@ -152,7 +152,10 @@ def parse(text: str, content_type: str = "") -> Exposition:
         for family in families:
             names.add(family.name)
             for sample in family.samples:
-                if sample.name.endswith("_created") or not math.isfinite(sample.value):
+                # A family's ``_created`` sample is a timestamp; a metric that is itself
+                # named ``..._created`` (a gauge ``jobs_created``) is a figure like any other.
+                created = sample.name.endswith("_created") and sample.name != family.name
+                if created or not math.isfinite(sample.value):
                     continue
                 samples.setdefault(sample.name, []).append((sample.labels, float(sample.value)))
     except ValueError:

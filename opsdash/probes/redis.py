@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from opsdash.plan import Planned
+from opsdash.plan import Planned, bind
 from opsdash.probes.clients import redis_client
 from opsdash.redact import redact_url
 from opsdash.registry.model import RedisDatastore, Registry
@@ -29,11 +29,7 @@ KIND = "redis"
 
 def plan(name: str, datastore: RedisDatastore, registry: Registry) -> Iterator[Planned]:
     """The checks of one redis datastore (just the one)."""
-
-    async def call(resources: Resources) -> Observation:
-        return await probe_redis(resources, name, datastore)
-
-    yield Planned(None, KIND, redact_url(datastore.url), call)
+    yield Planned(None, KIND, redact_url(datastore.url), bind(probe_redis, name, datastore))
 
 
 async def probe_redis(resources: Resources, name: str, datastore: RedisDatastore) -> Observation:
