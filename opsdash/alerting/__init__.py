@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from opsdash.alerting.store import Silence, default_state_path, open_readonly
@@ -78,22 +78,27 @@ def silenced(
 
 @dataclass(frozen=True, slots=True)
 class AlertView:
-    """What the alerting state says, read once: silences in force and per-check markers."""
+    """What the alerting state says, read once: silences in force and the checks that flap."""
 
     silences: tuple[Silence, ...] = ()
-    marks: Mapping[str, AlertMark] = field(default_factory=dict)
+    flapping: frozenset[str] = frozenset()
 
     @classmethod
-    def read(cls, path: Path | None = None) -> AlertView:
-        """The view of the state file (empty when there is none); reads, never writes."""
-        return cls(tuple(read_silences(path)), read_marks(path))
+    def read(cls, path: Path | None = None, *, now: float | None = None) -> AlertView:
+        """The view of the state file (empty when there is none); one read-only connection."""
+        store = open_readonly(path or default_state_path())
+        if store is None:
+            return cls()
+        with store:
+            silences = store.silences(now=time.time() if now is None else now)
+            return cls(tuple(silences), store.flapping())
 
     def mark(
         self, results: Sequence[CheckResult], tags: Mapping[str, Sequence[str]]
     ) -> list[CheckResult]:
         """``results`` with ``details.silenced`` (reason, until) and ``details.flapping`` where
         they apply. ``tags`` maps check ids to their tags (silences may name a tag)."""
-        if not self.silences and not any(mark.flapping for mark in self.marks.values()):
+        if not self.silences and not self.flapping:
             return list(results)
         marked: list[CheckResult] = []
         for result in results:
@@ -104,8 +109,7 @@ class AlertView:
                     "reason": silence.reason,
                     "until": silence.expires_at.isoformat(timespec="seconds"),
                 }
-            mark = self.marks.get(result.id)
-            if mark is not None and mark.flapping:
+            if result.id in self.flapping:
                 extra["flapping"] = True
             marked.append(result.with_details(**extra) if extra else result)
         return marked

@@ -292,15 +292,23 @@ def open_store(path: Path, *, report: Callable[[str], None]) -> Store:
 
 def open_readonly(path: Path) -> Store | None:
     """The store at ``path`` for reading only, or ``None`` when there is none (or it is not
-    one of ours). Never creates, changes or moves anything: for the dashboard and ``check``."""
-    if not path.is_file() or _problem_with(path) is not None:
+    one of ours at this schema version). Never creates, changes or moves anything: for the
+    dashboard and ``check``, so one connection checks what it is and then reads."""
+    if not path.is_file():
         return None
     try:
         connection = _connect(f"{path.as_uri()}?mode=ro", uri=True)
-        if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            connection.close()
-            return None
     except sqlite3.DatabaseError:
+        return None
+    try:
+        ours = (
+            connection.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+            and connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        )
+    except sqlite3.DatabaseError:  # not SQLite at all, or a damaged file
+        ours = False
+    if not ours:
+        connection.close()
         return None
     return Store(connection)
 
@@ -357,6 +365,11 @@ class Store:
         self.connection.execute("COMMIT")
 
     # checks
+
+    def flapping(self) -> frozenset[str]:
+        """The ids of the checks that flap now."""
+        rows = self.connection.execute("SELECT id FROM checks WHERE flapping")
+        return frozenset(row[0] for row in rows)
 
     def check_states(self) -> dict[str, CheckState]:
         """Every check's alerting state, by id."""
