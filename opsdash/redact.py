@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -20,10 +20,27 @@ _SECRET_PARAMS = ("pass", "token", "secret", "key", "auth", "signature", "sig")
 
 
 def redact_url(url: str) -> str:
-    """``url`` with the password of its userinfo and secret query values masked."""
-    for secret in url_secrets(url):
-        url = url.replace(secret, MASK)
-    return url
+    """``url`` with the password of its userinfo and secret query values masked, in place:
+    ``redis://:redis@redis:6379`` reads ``redis://:***@redis:6379`` (a password that is also
+    the scheme or the host must not mask those)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    netloc, query = parts.netloc, parts.query
+    if password:
+        userinfo, _, hosts = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:{MASK}@{hosts}"
+    if query:
+        query = "&".join(_masked_pair(pair) for pair in query.split("&"))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _masked_pair(pair: str) -> str:
+    name, equals, value = pair.partition("=")
+    secret = value and any(marker in unquote_plus(name).lower() for marker in _SECRET_PARAMS)
+    return f"{name}{equals}{MASK}" if secret else pair
 
 
 def url_secrets(url: str) -> list[str]:

@@ -388,3 +388,16 @@ def test_failing_lists_worst_first() -> None:
 )
 def test_unknown_or_broken_bodies_give_none(body: bytes) -> None:
     assert parse(200, JSON, body) is None
+
+
+def test_terminus_with_indicators_and_a_plain_error_names_both() -> None:
+    body = b'{"status":"error","info":{"db":{"status":"up"}},"error":{"cache":"ECONNREFUSED"}}'
+
+    parsed = parse(503, "application/json", body)
+
+    assert parsed is not None
+    assert {name: dep.status for name, dep in parsed.dependencies.items()} == {
+        "db": Status.OK,
+        "cache": Status.CRIT,
+    }
+    assert parsed.dependencies["cache"].message == "ECONNREFUSED"

@@ -253,7 +253,10 @@ def _terminus(document: dict[str, Any], _ietf_type: bool, status_code: int) -> H
     details = document.get("details")
     indicators = details if _is_indicator_map(details) else None
     if indicators is None and _is_indicator_map(document.get("info")):
-        indicators = {**document.get("info", {}), **(document.get("error") or {})}
+        error = document.get("error")
+        indicators = dict(document["info"])
+        if isinstance(error, dict) and _is_indicator_map(error):
+            indicators.update(error)
     nest = {"info", "error", "details"} <= set(document) and indicators is not None
     if len(document) == 1 and status_code < 500 and status != "error":
         return None  # a bare {"status": "ok"}: let the plain parser name it
@@ -261,12 +264,11 @@ def _terminus(document: dict[str, Any], _ietf_type: bool, status_code: int) -> H
         str(name): Dependency(normalise(value.get("status")), _message(value.get("message")))
         for name, value in (indicators or {}).items()
     }
-    if not dependencies and isinstance(document.get("error"), dict):
-        # @godaddy/terminus puts whatever the health function threw under "error".
-        dependencies = {
-            str(name): Dependency(Status.CRIT, _message(value))
-            for name, value in document["error"].items()
-        }
+    if isinstance(document.get("error"), dict):
+        # @godaddy/terminus puts whatever the health function threw under "error" (plain
+        # values, not indicators): each one is a failing dependency.
+        for name, value in document["error"].items():
+            dependencies.setdefault(str(name), Dependency(Status.CRIT, _message(value)))
     return HealthBody(
         "nestjs-terminus" if nest else "godaddy-terminus", normalise(status), dependencies
     )
