@@ -242,6 +242,13 @@ class _Connection(asyncio.Protocol):
 
     # --- used by the transport and the body stream ----------------------------------------
 
+    def take_end(self) -> bool:
+        """Consume the end of the message if it is the next event already received."""
+        if self._events and isinstance(self._events[0], h11.EndOfMessage):
+            self._events.popleft()
+            return True
+        return False
+
     def _pull_events(self) -> None:
         while True:
             event = self.h11.next_event()
@@ -419,7 +426,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     chunks.append(bytes(event.data))
                     size += len(event.data)
                     if size >= max_body:
-                        truncated = size > max_body
+                        # A body of exactly max_body bytes is whole only if its end came with it.
+                        complete = size == max_body and connection.take_end()
+                        truncated = not complete
                         break
                 else:  # EndOfMessage or ConnectionClosed
                     complete = True

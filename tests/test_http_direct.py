@@ -4,6 +4,7 @@ start order, which lets a service's second check reuse its first one's connectio
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import threading
@@ -19,6 +20,7 @@ from opsdash.registry.model import Registry
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType, Observation
 from opsdash.status import Status
+from opsdash.transport import LeanTransport, prepare_get
 from tests import adversarial
 from tests.helpers import spec
 
@@ -167,3 +169,38 @@ async def test_a_redirect_is_requested_once_and_credentials_stay_with_their_orig
     other_seen = other.RequestHandlerClass.seen  # type: ignore[attr-defined]
     assert first_seen == [("/health", "Bearer t0ken-abc"), ("/moved", "Bearer t0ken-abc")]
     assert other_seen == [("/elsewhere", None)]
+
+
+async def _two_chunks(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Any) -> None:
+    s.requests.append(await adversarial.read_head(reader))
+    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n")
+    await writer.drain()
+    writer.write(b"4\r\nefgh\r\n0\r\n\r\n")
+    await writer.drain()
+
+
+async def test_a_body_cut_exactly_at_the_cap_is_flagged_and_an_exact_one_is_whole() -> None:
+    async with adversarial.serve(_two_chunks) as chunked:
+        fetched = await LeanTransport().fetch(
+            prepare_get(httpx.URL(f"{chunked.url}/health"), httpx.Headers()), 4
+        )
+    assert (fetched.body, fetched.truncated) == (b"abcd", True)
+
+    exact = adversarial.fixed(200, "OK", b"abcd", {"Content-Type": "text/plain"})
+    async with adversarial.serve(exact) as server:
+        transport = LeanTransport()
+        url = httpx.URL(f"{server.url}/health")
+        first = await transport.fetch(prepare_get(url, httpx.Headers()), 4)
+        second = await transport.fetch(prepare_get(url, httpx.Headers()), 4)
+    assert (first.body, first.truncated, second.body) == (b"abcd", False, b"abcd")
+    assert server.connections == 1  # whole, so its connection was kept for the next request
+
+
+async def test_a_redirect_to_another_scheme_is_the_servers_fault() -> None:
+    handler = adversarial.fixed(302, "Found", b"", {"Location": "ftp://files/report"})
+    async with adversarial.serve(handler) as server:
+        result = await _health(server.url, None)
+    assert result.status is Status.CRIT
+    assert result.error is not None
+    assert result.error.type is ErrorType.PROTOCOL
+    assert "ftp://files/report" in result.summary

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from opsdash.probes import health_bodies, tls
+from opsdash.redact import redact_url
 from opsdash.registry.model import RemainingThresholds
 from opsdash.resources import Resources
 from opsdash.results import ErrorType, Observation, ProbeFailure
@@ -107,7 +108,11 @@ async def _fetch_direct(
             raise await _tls_failure(prepared.url, ssl_error) from exc
         raise
     if fetched.redirect:
-        return prepared.url.join(fetched.header(b"location") or "")
+        location = prepared.url.join(fetched.header(b"location") or "")
+        if location.scheme not in ("http", "https"):  # the server's fault, not the registry's
+            shown = redact_url(str(location))
+            raise ProbeFailure(ErrorType.PROTOCOL, f"redirect to an unsupported URL: {shown}")
+        return location
     body, truncated = _decoded(
         fetched.body, fetched.truncated, fetched.header(b"content-encoding"), target.max_body
     )
@@ -198,7 +203,8 @@ async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, boo
         chunks.append(chunk)
         size += len(chunk)
         if size >= limit:
-            truncated = size > limit
+            # exactly ``limit`` bytes are the whole body only if the server said so
+            truncated = size > limit or response.headers.get("content-length") != str(size)
             break
     return _decoded(b"".join(chunks), truncated, response.headers.get("content-encoding"), limit)
 
