@@ -338,3 +338,15 @@ async def test_silences_from_the_alerting_state_are_shown(
             "redis marked silenced",
         )
         assert app.datastores.cell_text("redis", 1) == "✔ ok"  # a silence never hides a status
+
+
+async def test_a_selection_changes_neither_the_dlq_column_nor_the_panel_totals() -> None:
+    from tests.snapshot_apps.platform import NOW, REGISTRY, specs
+
+    chosen = [s for s in specs() if s.id in ("allocation-worker.retries", "booking-service.ready")]
+    app = DashboardApp(REGISTRY, chosen, live=False, clock=lambda: NOW)
+    async with app.run_test(size=SIZE):
+        # its DLQ is not selected, but it has one: not "no DLQ (by design)"
+        assert app.queues.cell_text("allocation-worker", 2) == "-"
+        assert app.services.border_title == "Services"  # 1 of the 1 selected, not "1/5"
+        assert app.queues.border_title == "Queues and workers"

@@ -216,6 +216,9 @@ class DashboardApp(App[None]):
         self._snapshot: Snapshot | None = None
         """The state's snapshot, until the next results (the clock does not change it)."""
         self._by_component = specs_by_component(specs)
+        # What the panels can show at most: the components --only/--tag selected.
+        self._service_total = sum(1 for n in registry.services if n in self._by_component)
+        self._worker_total = sum(1 for n in registry.workers if n in self._by_component)
         self._service_memo = RowMemo()
         self._event_memo = RowMemo()
         self._engine_error: str | None = None
@@ -407,10 +410,7 @@ class DashboardApp(App[None]):
         return written
 
     def _update_titles(self) -> None:
-        shown = {
-            self.services: len(self.state.registry.services),
-            self.queues: len(self.state.registry.workers),
-        }
+        shown = {self.services: self._service_total, self.queues: self._worker_total}
         for table, total in shown.items():
             base = table.panel_title
             _set_title(

@@ -317,8 +317,8 @@ def datastore_rows(view: View) -> list[Row]:
     return rows
 
 
-def _dlq_cell(view: View, name: str, dlq: CheckResult | None, has_dlq: bool) -> Cell:
-    if not has_dlq or (dlq is not None and "none" in str(dlq.details.get("dlq", ""))):
+def _dlq_cell(view: View, dlq: CheckResult | None, has_dlq: bool) -> Cell:
+    if not has_dlq:
         return ("no DLQ (by design)", "dim")
     if dlq is None:
         return DASH
@@ -366,7 +366,8 @@ def queue_rows(view: View) -> list[Row]:
                 cells=(
                     (name, "bold" if status is not None and status.failing else ""),
                     status_cell(status),
-                    _dlq_cell(view, name, dlq, any(spec.check == "dlq" for spec in specs)),
+                    # the registry says whether there is a DLQ, not the --only selection
+                    _dlq_cell(view, dlq, worker.dlq is not None),
                     (_rate(_number(figures, "retries_per_min")), ""),
                     (_rate(_number(figures, "failures_per_min")), ""),
                     (_ratio(figures), ""),

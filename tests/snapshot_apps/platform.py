@@ -46,6 +46,11 @@ REGISTRY = Registry.model_validate(
         | {"chat-service": {"url": "http://127.0.0.1:3010", "depends_on": ["redis"]}},
         "workers": {
             name: {"max_attempts": attempts, "depends_on": ["redis"]}
+            | (
+                {}
+                if name == "cache-worker"  # no DLQ, by design (as on the platform)
+                else {"dlq": {"source": "redis-list", "datastore": "redis", "key": f"dlq:{name}"}}
+            )
             for name, attempts in WORKERS.items()
         },
     }
