@@ -33,7 +33,6 @@ from opsdash.commands.options import (
 from opsdash.status import ExitCode
 
 if TYPE_CHECKING:
-    from opsdash.engine import Round
     from opsdash.plan import CheckSpec
     from opsdash.registry.model import Registry
     from opsdash.state import Snapshot
@@ -192,6 +191,7 @@ async def check_rounds(
 
     from opsdash.engine import run_round
     from opsdash.resources import Resources
+    from opsdash.state import snapshot_of
     from opsdash.status import Status
 
     deadline = None if wait is None else time.monotonic() + wait
@@ -200,7 +200,13 @@ async def check_rounds(
         while True:
             attempt += 1
             round_ = await run_round(specs, resources, concurrency=concurrency)
-            snapshot = _snapshot(registry, specs, round_)
+            snapshot = snapshot_of(
+                registry,
+                specs,
+                round_.results,
+                started_at=round_.started_at,
+                duration_ms=round_.duration_ms,
+            )
             if deadline is None:
                 return snapshot
             failing = [r.id for r in snapshot.results if r.status is not Status.OK]
@@ -216,14 +222,6 @@ async def check_rounds(
                 err=True,
             )
             await asyncio.sleep(min(2.0, remaining))
-
-
-def _snapshot(registry: Registry, specs: Sequence[CheckSpec], round_: Round) -> Snapshot:
-    from opsdash.state import PlatformState
-
-    state = PlatformState(registry, specs)
-    state.apply_all(round_.results)
-    return state.snapshot(started_at=round_.started_at, duration_ms=round_.duration_ms)
 
 
 def emit_snapshot(snapshot: Snapshot, output_format: str) -> None:

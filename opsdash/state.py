@@ -159,6 +159,23 @@ class PlatformState:
         )
 
 
+def snapshot_of(
+    registry: Registry,
+    specs: Sequence[CheckSpec],
+    results: Iterable[CheckResult],
+    *,
+    earlier: Iterable[CheckResult] = (),
+    started_at: datetime | None = None,
+    duration_ms: float | None = None,
+) -> Snapshot:
+    """The snapshot of one round's ``results``; ``earlier`` results (the previous run's, kept
+    by ``opsdash alert``) are applied first, so that derive steps see them."""
+    state = PlatformState(registry, specs)
+    state.apply_all(earlier)
+    state.apply_all(results)
+    return state.snapshot(started_at=started_at, duration_ms=duration_ms)
+
+
 def components(
     registry: Registry, specs: Sequence[CheckSpec], results: Sequence[CheckResult]
 ) -> list[Component]:

@@ -46,7 +46,7 @@ from opsdash.registry.model import Registry
 from opsdash.render.json import check_object
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType, ProbeError
-from opsdash.state import PlatformState, Snapshot
+from opsdash.state import Snapshot, snapshot_of
 from opsdash.status import ExitCode, Status
 
 Echo = Callable[[str], None]
@@ -108,10 +108,10 @@ def judge(
 ) -> Snapshot:
     """The snapshot of this round, with each check's derive step fed the previous run's result
     (so DLQ growth and retry rates work across cron runs, as in the dashboard)."""
-    state = PlatformState(registry, specs)
-    state.apply_all(previous[s.id] for s in specs if s.id in previous)
-    state.apply_all(results)
-    return state.snapshot(started_at=started_at, duration_ms=duration_ms)
+    earlier = [previous[s.id] for s in specs if s.id in previous]
+    return snapshot_of(
+        registry, specs, results, earlier=earlier, started_at=started_at, duration_ms=duration_ms
+    )
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -215,7 +215,6 @@ async def alert_run(
     *,
     state_path: Path,
     dry_run: bool = False,
-    concurrency: int | None = None,
     out: Echo = print,
     err: Echo = print,
     clock: Callable[[], float] = time.time,
@@ -230,14 +229,15 @@ async def alert_run(
         )
         return RunOutcome(ExitCode.OK, None, skipped=True)
     try:
-        store = _open(state_path, dry_run=dry_run, err=err, now=clock())
+        store, read = _open(state_path, dry_run=dry_run, err=err, now=clock())
         with store:
             return await _run(
                 registry,
                 specs,
                 store,
+                read,
                 dry_run=dry_run,
-                concurrency=concurrency or registry.defaults.concurrency,
+                concurrency=registry.defaults.concurrency,
                 out=out,
                 err=err,
                 clock=clock,
@@ -247,14 +247,18 @@ async def alert_run(
         lock.release()
 
 
-def _open(state_path: Path, *, dry_run: bool, err: Echo, now: float) -> Store:
-    """The store, read through once: a file whose header looked fine but whose tables cannot
-    be read is corrupt too, and is set aside like one (never with ``dry_run``)."""
+StateRead = tuple[dict[str, CheckState], dict[str, Group], list[Silence]]
+
+
+def _open(state_path: Path, *, dry_run: bool, err: Echo, now: float) -> tuple[Store, StateRead]:
+    """The store and what it holds, read once: a file whose header looked fine but whose
+    tables cannot be read is corrupt too, and is set aside like one (never with ``dry_run``)."""
     if dry_run:
-        return in_memory_copy(state_path)
+        store = in_memory_copy(state_path)
+        return store, _read_state(store, now)
     store = open_store(state_path, report=lambda m: err(f"opsdash alert: {m}"))
     try:
-        _read_state(store, now)
+        return store, _read_state(store, now)
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise
@@ -265,12 +269,10 @@ def _open(state_path: Path, *, dry_run: bool, err: Echo, now: float) -> Store:
             f"moved it to {aside.name}"
         )
         store = open_store(state_path, report=lambda m: err(f"opsdash alert: {m}"))
-    return store
+    return store, _read_state(store, now)
 
 
-def _read_state(
-    store: Store, now: float
-) -> tuple[dict[str, CheckState], dict[str, Group], list[Silence]]:
+def _read_state(store: Store, now: float) -> StateRead:
     return store.check_states(), store.groups(), store.silences(now=now)
 
 
@@ -278,6 +280,7 @@ async def _run(
     registry: Registry,
     specs: Sequence[CheckSpec],
     store: Store,
+    read: StateRead,
     *,
     dry_run: bool,
     concurrency: int,
@@ -286,7 +289,7 @@ async def _run(
     clock: Callable[[], float],
     resources: Resources | None,
 ) -> RunOutcome:
-    states, groups, silences = _read_state(store, clock())
+    states, groups, silences = read
     previous = {
         check_id: result
         for check_id, state in states.items()
