@@ -29,7 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
-from opsdash.render.prometheus import FamiliesCollector, check_families
+from opsdash.render.prometheus import FamiliesCollector, check_families, component_family
 from opsdash.resources import Resources, run_async
 from opsdash.results import CheckResult
 from opsdash.state import PlatformState, components
@@ -78,7 +78,6 @@ class LiveState:
         self.state = PlatformState(registry, specs)
         self.runs: dict[str, int] = {}
         self.errors: dict[tuple[str, str], int] = {}
-        self.last_run: dict[str, float] = {}
         self.started = time.time()
         self._families: dict[str, list[Metric]] = {}
         self._components: Metric | None = None
@@ -95,7 +94,6 @@ class LiveState:
         if changed:
             self._components = None
         self.runs[result.id] = self.runs.get(result.id, 0) + 1
-        self.last_run[result.id] = result.started_at.timestamp()
         if result.error is not None:
             key = (result.id, result.error.type.value)
             self.errors[key] = self.errors.get(key, 0) + 1
@@ -104,16 +102,7 @@ class LiveState:
         # Recomputed only after a status change: most runs change nothing.
         if self._components is None:
             results = self.state.results()
-            family = GaugeMetricFamily(
-                "opsdash_component_status",
-                "A component's status (its worst check): 0 ok, 1 warn, 2 crit, 3 unknown.",
-                labels=["component", "type"],
-            )
-            for component in components(self.registry, self.specs, results):
-                family.add_metric(
-                    [component.name, component.type], float(component.status.exit_code)
-                )
-            self._components = family
+            self._components = component_family(components(self.registry, self.specs, results))
         return self._components
 
     def families(self) -> list[Metric]:
@@ -140,8 +129,8 @@ class LiveState:
             "When the check last ran (seconds since the epoch).",
             labels=["check"],
         )
-        for check_id, at in self.last_run.items():
-            last.add_metric([check_id], at)
+        for result in self.state.results():  # the state knows when each check last ran
+            last.add_metric([result.id], result.started_at.timestamp())
         checks = GaugeMetricFamily(
             "opsdash_exporter_checks", "Checks this exporter (shard) runs.", value=len(self.specs)
         )

@@ -41,10 +41,8 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def check_families(
-    results: Sequence[CheckResult], components: Sequence[Component] = ()
-) -> list[Metric]:
-    """The per-check and per-component families of these results."""
+def check_families(results: Sequence[CheckResult]) -> list[Metric]:
+    """The per-check families of these results."""
     status = GaugeMetricFamily("opsdash_check_status", STATUS_HELP, labels=_CHECK_LABELS)
     latency = GaugeMetricFamily(
         "opsdash_check_latency_seconds", "The probe's latency.", labels=_CHECK_LABELS
@@ -80,19 +78,19 @@ def check_families(
         if result.error is not None:
             error.add_metric([result.id, result.component, result.error.type.value], 1.0)
         _figures(result, result.details, depth, growth, rates, ratio)
-    families: list[Metric] = [status, latency, error, depth, growth, rates, ratio]
-    if components:
-        component_status = GaugeMetricFamily(
-            "opsdash_component_status",
-            "A component's status (its worst check): 0 ok, 1 warn, 2 crit, 3 unknown.",
-            labels=["component", "type"],
-        )
-        for component in components:
-            component_status.add_metric(
-                [component.name, component.type], float(component.status.exit_code)
-            )
-        families.append(component_status)
-    return families
+    return [status, latency, error, depth, growth, rates, ratio]
+
+
+def component_family(components: Iterable[Component]) -> GaugeMetricFamily:
+    """Each component's status (the worst of its checks), for ``check`` and ``serve`` alike."""
+    family = GaugeMetricFamily(
+        "opsdash_component_status",
+        "A component's status (its worst check): 0 ok, 1 warn, 2 crit, 3 unknown.",
+        labels=["component", "type"],
+    )
+    for component in components:
+        family.add_metric([component.name, component.type], float(component.status.exit_code))
+    return family
 
 
 def _figures(
@@ -120,7 +118,9 @@ def _figures(
 
 def snapshot_families(snapshot: Snapshot) -> list[Metric]:
     """Every family of a one-shot snapshot, round figures included."""
-    families = check_families(snapshot.results, snapshot.components)
+    families = check_families(snapshot.results)
+    if snapshot.components:
+        families.append(component_family(snapshot.components))
     counts = GaugeMetricFamily("opsdash_checks", "Checks by status.", labels=["status"])
     for name, count in snapshot.counts.items():
         counts.add_metric([name], float(count))
