@@ -99,7 +99,7 @@ _SUMMARY = {
 }
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception, then its causes, without looping on a cycle."""
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -138,7 +138,7 @@ def _tls_message(exc: BaseException) -> str:
 
 def classify(exc: BaseException) -> ProbeError:
     """The ``error`` of a probe that raised ``exc``: its type and a plain message."""
-    chain = list(_chain(exc))
+    chain = list(exception_chain(exc))
     for candidate in chain:
         error_type = _type_of(candidate)
         if error_type is None:
@@ -189,5 +189,5 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = _first_line(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

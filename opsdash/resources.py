@@ -24,12 +24,7 @@ USER_AGENT = f"opsdash/{__version__}"
 MAX_REDIRECTS = 5
 
 
-def make_http_client(
-    *,
-    concurrency: int = 64,
-    verify: bool = True,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> httpx.AsyncClient:
+def make_http_client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
     """The one HTTP client of a process (a second one for ``tls_verify: false``).
 
     Deadlines are not set here: the harness enforces a total deadline per probe, which httpx's
@@ -37,12 +32,9 @@ def make_http_client(
 
     The transport is :class:`~opsdash.transport.LeanTransport`, not httpx's default: httpcore's
     pool costs milliseconds of CPU per request once a round spans hundreds of origins (measured
-    in ``bench/http_round.py``). Requests in flight are bounded to twice the round's
-    concurrency, idle keep-alive connections likewise. ``transport`` is the test seam (respx,
-    MockTransport); ``verify`` then has no effect.
+    in ``bench/http_round.py``; :func:`make_transport`), or the transport a test injects
+    (respx, MockTransport).
     """
-    if transport is None:
-        transport = make_transport(concurrency=concurrency, verify=verify)
     return httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(None),
@@ -100,8 +92,7 @@ class Resources:
     ) -> None:
         self._concurrency = concurrency
         self._http_transport = http_transport
-        self._http: httpx.AsyncClient | None = None
-        self._insecure_http: httpx.AsyncClient | None = None
+        self._clients: dict[bool, httpx.AsyncClient] = {}
         self._transports: dict[bool, httpx.AsyncBaseTransport] = {}
         self._memo: dict[Hashable, object] = {}
         self._shared: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
@@ -120,17 +111,10 @@ class Resources:
 
     def http(self, *, verify: bool = True) -> httpx.AsyncClient:
         """The shared HTTP client (a second one, made on demand, for ``tls_verify: false``)."""
-        if verify:
-            if self._http is None:
-                self._http = make_http_client(
-                    concurrency=self._concurrency, transport=self._transport(verify=True)
-                )
-            return self._http
-        if self._insecure_http is None:
-            self._insecure_http = make_http_client(
-                concurrency=self._concurrency, transport=self._transport(verify=False)
-            )
-        return self._insecure_http
+        client = self._clients.get(verify)
+        if client is None:
+            client = self._clients[verify] = make_http_client(self._transport(verify=verify))
+        return client
 
     def lean_transport(self, *, verify: bool = True) -> LeanTransport | None:
         """The :class:`LeanTransport` under :meth:`http`, for callers that skip the client's
@@ -187,7 +171,6 @@ class Resources:
         """Close every client; safe to call twice."""
         for key in list(self._shared):
             await self.discard(key)
-        for client in (self._http, self._insecure_http):
-            if client is not None:
-                await client.aclose()
-        self._http = self._insecure_http = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()

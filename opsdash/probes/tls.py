@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from opsdash.errors import exception_chain
+
 # OpenSSL X509_V_ERR_* codes and the plain words an on-call engineer wants to read.
 _VERIFY_REASONS = {
     9: "certificate not yet valid",
@@ -123,14 +125,7 @@ def verify_reason(error: ssl.SSLError) -> str:
 
 def find_ssl_error(exc: BaseException) -> ssl.SSLError | None:
     """The ``ssl.SSLError`` behind ``exc`` (httpx wraps it), if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    return next((e for e in exception_chain(exc) if isinstance(e, ssl.SSLError)), None)
 
 
 @functools.cache
