@@ -102,7 +102,7 @@ def _datastore_checks(
     if isinstance(datastore, PostgresDatastore):
         from opsdash.probes import postgres
 
-        yield from postgres.plan(name, datastore, registry, base_dir=registry.base_dir)
+        yield from postgres.plan(name, datastore, registry)
     elif isinstance(datastore, RedisDatastore):
         from opsdash.probes import redis
 

@@ -36,10 +36,6 @@ from typing import Any
 from opsdash.probes.queue_sources import text
 from opsdash.probes.redis_batch import RedisBatcher, cmd
 
-STATES = ("wait", "active", "delayed", "prioritized", "paused", "waiting-children", "failed",
-          "completed")  # fmt: skip
-"""The states reported, in BullMQ's order of a job's life."""
-
 _MARKER_PREFIX = "0:"
 
 

@@ -84,20 +84,17 @@ def plan(
     name: str,
     datastore: PostgresDatastore,
     registry: Registry,
-    *,
-    base_dir: Path | None = None,
 ) -> Iterator[Planned]:
     """The checks of one postgres datastore: the server, its indexes, its ``.sql`` probes.
 
-    ``.sql`` files are read here, once, relative to ``base_dir`` (the registry's directory;
-    the working directory when ``None``).
+    ``.sql`` files are read here, once, relative to the registry's directory.
     """
     target = redact_url(datastore.dsn)
     yield Planned(None, KIND, target, bind(probe_postgres, name, datastore))
     if datastore.expect_indexes:
         yield Planned("indexes", KIND, target, bind(probe_indexes, name, datastore))
     for check, sql_probe in datastore.sql_checks.items():
-        query = load_sql(sql_probe, base_dir)
+        query = load_sql(sql_probe, registry.base_dir)
         yield Planned(check, KIND, target, bind(probe_sql, name, datastore, check, query))
 
 
@@ -233,11 +230,10 @@ def judge_indexes(
 # --- .sql probes ------------------------------------------------------------------------
 
 
-def load_sql(sql_probe: SqlProbe, base_dir: Path | None) -> str | ProbeFailure:
-    """The query of a ``.sql`` probe, or the config failure to report at each run."""
-    path = Path(sql_probe.file)
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
+def load_sql(sql_probe: SqlProbe, base_dir: Path) -> str | ProbeFailure:
+    """The query of a ``.sql`` probe (``base_dir`` / its file unless absolute), or the config
+    failure to report at each run."""
+    path = base_dir / sql_probe.file
     try:
         query = path.read_text(encoding="utf-8").strip().rstrip(";")
     except OSError as exc:

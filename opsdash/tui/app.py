@@ -200,7 +200,6 @@ class DashboardApp(App[None]):
         self.query_text = ""
         self.failing_only = False
         self.paused = False
-        self.flushes = 0
         self._live = live
         self._clock = clock
         self._concurrency = concurrency or registry.defaults.concurrency
@@ -389,7 +388,6 @@ class DashboardApp(App[None]):
     def refresh_panels(self) -> int:
         """Bring every panel and the header up to date with the state; the cells written."""
         self._last_flush = time.monotonic()
-        self.flushes += 1
         now = self._clock()
         if self._snapshot is None:
             self._snapshot = self.state.snapshot()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -189,8 +188,3 @@ class HelpScreen(ModalScreen[None]):
             style="dim",
         )
         yield Static(Group(table, footnote), id="help-box")
-
-
-def when(at: datetime | None) -> str:
-    """A local clock time, or a dash."""
-    return "-" if at is None else at.astimezone().strftime("%H:%M:%S")

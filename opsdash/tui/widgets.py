@@ -179,11 +179,6 @@ class KeyedTable(ScrollView, can_focus=True):
         """How many rows are shown."""
         return len(self._order)
 
-    @property
-    def cursor_row(self) -> int:
-        """The index of the row under the cursor."""
-        return self._cursor
-
     def checks_of(self, key: str) -> tuple[str, ...]:
         """The check ids behind a row (for the detail screen)."""
         return self._checks.get(key, ())
