@@ -84,6 +84,7 @@ class PlatformState:
     ) -> None:
         self.registry = registry
         self._specs = {spec.id: spec for spec in specs}
+        self._spec_order = tuple(specs)  # read on every refresh: built once
         self._order = [spec.id for spec in specs]
         self._history_size = history_size
         self._history: dict[str, deque[CheckResult]] = {
@@ -96,7 +97,11 @@ class PlatformState:
     @property
     def specs(self) -> Sequence[CheckSpec]:
         """The checks this state tracks, in registry order."""
-        return [self._specs[check_id] for check_id in self._order]
+        return self._spec_order
+
+    def spec(self, check_id: str) -> CheckSpec | None:
+        """The check ``check_id``, if this state tracks it."""
+        return self._specs.get(check_id)
 
     def apply(self, result: CheckResult) -> Event | None:
         """Record ``result`` (after its check's derive step); the event if its status changed."""
@@ -105,7 +110,7 @@ class PlatformState:
         if history is None:  # a check outside the plan (a test feeding results): keep it too
             history = self._history[result.id] = deque(maxlen=self._history_size)
         if spec is not None and spec.derive is not None:
-            result = spec.derive(result, tuple(history))
+            result = spec.derive(result, history)  # read-only: nothing appends meanwhile
         previous = history[-1] if history else None
         history.append(result)
         self.last_update = result.started_at

@@ -53,7 +53,7 @@ def _excerpt(details: Mapping[str, Any]) -> str | None:
 
 def check_detail(state: PlatformState, check_id: str) -> RenderableType:
     """Everything known about one check: target, verdict, dependencies, excerpt, history."""
-    spec = next((s for s in state.specs if s.id == check_id), None)
+    spec = state.spec(check_id)
     result = state.latest(check_id)
     parts: list[RenderableType] = []
     title = Text(check_id, style="bold")
