@@ -34,7 +34,7 @@ import asyncpg
 from opsdash.plan import Planned, bind
 from opsdash.probes.clients import with_postgres_connection
 from opsdash.redact import redact_url
-from opsdash.registry.model import CountThresholds, PostgresDatastore, Registry, SqlProbe
+from opsdash.registry.model import PostgresDatastore, Registry, SqlProbe
 from opsdash.registry.units import format_duration
 from opsdash.resources import Resources
 from opsdash.results import ErrorType, Observation, ProbeFailure
@@ -132,7 +132,7 @@ def judge_status(
     long_limits = datastore.long_transactions
 
     connections_status = datastore.connections.judge(pct)
-    long_status = CountThresholds(warn=long_limits.warn, crit=long_limits.crit).judge(long_count)
+    long_status = long_limits.judge(long_count)
     lag_status = datastore.replication_lag.judge(lag)
 
     parts = [f"PostgreSQL {version} {'replica' if is_replica else 'primary'}"]
@@ -278,7 +278,7 @@ def judge_number(check: str, sql_probe: SqlProbe, value: object) -> Observation:
         shown = "no row" if value is None else f"{type(value).__name__} {value!r:.40}"
         return Observation(Status.UNKNOWN, f"{check}: expected one number; got {shown}")
     number = float(value)
-    status = CountThresholds(warn=sql_probe.warn, crit=sql_probe.crit).judge(number)
+    status = sql_probe.judge(number)
     limit = sql_probe.crit if status is Status.CRIT else sql_probe.warn
     summary = f"{check} = {number:g}"
     if status is not Status.OK and limit is not None:

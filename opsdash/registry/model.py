@@ -131,7 +131,7 @@ class CheckOptions(Model):
 # --- datastores -------------------------------------------------------------------------
 
 
-class SqlProbe(Model):
+class SqlProbe(Thresholds):
     """A ``.sql`` probe from ``checks/``: a query returning one number, judged by thresholds."""
 
     file: str
@@ -139,7 +139,7 @@ class SqlProbe(Model):
     crit: float | None = None
 
 
-class LongTransactions(Model):
+class LongTransactions(Thresholds):
     """Transactions open longer than ``age`` are counted and judged by ``warn``/``crit``."""
 
     age: Duration = 300.0
