@@ -31,6 +31,7 @@ from opsdash.alerting.store import CheckState, Group, Silence
 from opsdash.incidents import Incident
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Alerts, Defaults
+from opsdash.render.json import iso
 from opsdash.results import CheckResult
 from opsdash.status import Status, worst
 
@@ -108,11 +109,6 @@ def advance(
 # --- silences -----------------------------------------------------------------------------
 
 
-def silence_for(spec: CheckSpec, silences: Sequence[Silence]) -> Silence | None:
-    """The silence that covers ``spec`` (by id, component, tag, or a glob), if any."""
-    return silenced(spec.id, spec.component, spec.tags, silences)
-
-
 # --- notifications ------------------------------------------------------------------------
 
 
@@ -149,8 +145,7 @@ class Decision:
 
 
 def _iso(seconds: float) -> str:
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(datetime.fromtimestamp(seconds, UTC))
 
 
 def _payload(
@@ -280,7 +275,11 @@ def decide(
                 notes=incident.notes,
                 kind=incident.kind,
             )
-        covering = {m.id: silence_for(specs[m.id], silences) for m in members if m.id in specs}
+        covering = {
+            m.id: silenced(m.id, specs[m.id].component, specs[m.id].tags, silences)
+            for m in members
+            if m.id in specs
+        }
         loud = [m for m in members if covering.get(m.id) is None]
         kind: NotificationKind | None = None
         if loud:
