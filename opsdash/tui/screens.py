@@ -143,6 +143,8 @@ class DetailScreen(Screen[None]):
         self._body = Static(id="detail-body")
         self.content: RenderableType = Text("")
         """What the screen shows (a rich renderable)."""
+        self._shown: tuple[object, ...] | None = None
+        """The latest results it was rendered from (it shows absolute times only)."""
 
     def compose(self) -> ComposeResult:
         """A title line, the scrolling detail and the footer."""
@@ -156,7 +158,14 @@ class DetailScreen(Screen[None]):
         self.refresh_from_state()
 
     def refresh_from_state(self) -> None:
-        """Re-render from the state (the app calls this when new results arrive)."""
+        """Re-render from the state (the app calls this on every refresh): only when one of
+        its checks has a new result, since nothing else it shows changes."""
+        latest = tuple(self._state.latest(check_id) for check_id in self.check_ids)
+        if self._shown is not None and all(
+            a is b for a, b in zip(latest, self._shown, strict=True)
+        ):
+            return
+        self._shown = latest
         parts: list[RenderableType] = []
         for index, check_id in enumerate(self.check_ids):
             if index:
