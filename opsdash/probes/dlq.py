@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from opsdash.plan import Derive, Planned
@@ -45,6 +45,8 @@ from opsdash.probes.queue_sources import (
     figure,
     human_duration,
     parse_json,
+    redis_error,
+    registry_datastore,
     text,
 )
 from opsdash.rates import Sample, gauge_growth, seconds_until, window
@@ -70,7 +72,6 @@ from opsdash.status import Status, worst
 if TYPE_CHECKING:
     from opsdash.probes.redis_batch import RedisBatcher
 
-D = TypeVar("D", RedisDatastore, PostgresDatastore, MongoDatastore)
 
 WINDOW_S = 300.0
 """Growth is measured over the last five minutes of samples (or the last two samples)."""
@@ -203,42 +204,27 @@ def _source(dlq: DlqBase, worker: Worker, registry: Registry) -> tuple[Reader, s
     """The reader of ``dlq`` and its target (passwords masked)."""
     timeout = worker.timeout or registry.defaults.timeout
     if isinstance(dlq, RedisKeyDlq):
-        datastore = _datastore(registry, dlq.datastore, RedisDatastore)
+        datastore = registry_datastore(registry, dlq.datastore, RedisDatastore)
         verb = {"redis-list": "LLEN", "redis-zset": "ZCARD", "redis-stream": "XLEN"}[dlq.source]
         target = f"{redact_url(datastore.url)} {verb} {dlq.key}"
         return _redis_key_reader(dlq, datastore), target
     if isinstance(dlq, BullmqDlq):
-        datastore = _datastore(registry, dlq.datastore, RedisDatastore)
+        datastore = registry_datastore(registry, dlq.datastore, RedisDatastore)
         target = f"{redact_url(datastore.url)} bullmq {dlq.prefix}:{dlq.queue}"
         return _bullmq_reader(dlq, datastore), target
     if isinstance(dlq, RabbitmqDlq):
         url = rabbitmq_queue_url(dlq)
         return _rabbitmq_reader(dlq, url, registry.defaults.max_body), redact_url(url)
     if isinstance(dlq, SqlDlq):
-        pg = _datastore(registry, dlq.datastore, PostgresDatastore)
+        pg = registry_datastore(registry, dlq.datastore, PostgresDatastore)
         return _sql_reader(dlq, pg), f"{redact_url(pg.dsn)} (query)"
     if isinstance(dlq, MongoDlq):
-        mongo = _datastore(registry, dlq.datastore, MongoDatastore)
+        mongo = registry_datastore(registry, dlq.datastore, MongoDatastore)
         where = f"{dlq.database}.{dlq.collection}" if dlq.database else dlq.collection
         return _mongo_reader(dlq, mongo, timeout), f"{redact_url(mongo.uri)} {where}"
     if isinstance(dlq, HttpJsonDlq):
         return _http_json_reader(dlq, registry.defaults.max_body), redact_url(dlq.url)
     raise TypeError(f"unknown DLQ source {type(dlq).__name__}")  # the model forbids it
-
-
-def _datastore(registry: Registry, name: str, kind: type[D]) -> D:
-    found = registry.datastores.get(name)
-    if not isinstance(found, kind):
-        # The registry's reference check reports this at load time; guard anyway.
-        raise ValueError(f"datastore {name!r} is not a {kind.__name__}")
-    return found
-
-
-def _redis_error(exc: Exception, key: str, kind: str) -> ProbeFailure:
-    message = str(exc)
-    if "WRONGTYPE" in message:
-        return ProbeFailure(ErrorType.CONFIG, f"key {key!r} does not hold a {kind}")
-    return ProbeFailure(ErrorType.PROTOCOL, f"Redis error on {key!r}: {message}")
 
 
 def _redis_key_reader(dlq: RedisKeyDlq, datastore: RedisDatastore) -> Reader:
@@ -263,7 +249,7 @@ def _redis_key_reader(dlq: RedisKeyDlq, datastore: RedisDatastore) -> Reader:
                 return Reading(int(depth), oldest_at)
             return await _read_stream(batcher, dlq.key)
         except ResponseError as exc:
-            raise _redis_error(exc, dlq.key, kind) from None
+            raise redis_error(exc, dlq.key, kind) from None
 
     return read
 
@@ -308,7 +294,7 @@ def _bullmq_reader(dlq: BullmqDlq, datastore: RedisDatastore) -> Reader:
         try:
             found = await read_counts(batcher, dlq.prefix, dlq.queue)
         except ResponseError as exc:
-            raise _redis_error(exc, f"{dlq.prefix}:{dlq.queue}:*", "BullMQ key") from None
+            raise redis_error(exc, f"{dlq.prefix}:{dlq.queue}:*", "BullMQ key") from None
         if not found.exists:
             raise Unjudgeable(f"no BullMQ queue {dlq.queue!r} under prefix {dlq.prefix!r}")
         counts = found.counts

@@ -16,10 +16,11 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
+from opsdash.registry.model import MongoDatastore, PostgresDatastore, RedisDatastore, Registry
 from opsdash.results import ErrorType, ProbeFailure
 
 
@@ -154,3 +155,23 @@ def figure(value: float) -> str:
     minute reads ``15``, not ``15.0``)."""
     rounded = round(float(value), 1)
     return f"{rounded:.0f}" if rounded.is_integer() else f"{rounded:.1f}"
+
+
+D = TypeVar("D", RedisDatastore, PostgresDatastore, MongoDatastore)
+
+
+def registry_datastore(registry: Registry, name: str, kind: type[D]) -> D:
+    """The registry datastore ``name``, which must be a ``kind`` (the registry's reference
+    check reports a wrong one at load time; guarded here anyway)."""
+    found = registry.datastores.get(name)
+    if not isinstance(found, kind):
+        raise ValueError(f"datastore {name!r} is not a {kind.__name__}")
+    return found
+
+
+def redis_error(exc: Exception, key: str, kind: str) -> ProbeFailure:
+    """A Redis error answer about ``key``: the wrong type is the registry's mistake."""
+    message = str(exc)
+    if "WRONGTYPE" in message:
+        return ProbeFailure(ErrorType.CONFIG, f"key {key!r} does not hold a {kind}")
+    return ProbeFailure(ErrorType.PROTOCOL, f"Redis error on {key!r}: {message}")

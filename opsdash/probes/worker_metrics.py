@@ -40,6 +40,8 @@ from opsdash.probes.queue_sources import (
     figure,
     human_duration,
     parse_json,
+    redis_error,
+    registry_datastore,
 )
 from opsdash.rates import Sample, increase_over, per_minute, ratio_percent, window
 from opsdash.redact import redact_url
@@ -261,9 +263,7 @@ def _source(metrics: MetricsBase, registry: Registry) -> tuple[Reader, str]:
     if isinstance(metrics, PrometheusMetrics):
         return _prometheus_reader(metrics), redact_url(metrics.url)
     if isinstance(metrics, RedisHashMetrics):
-        datastore = registry.datastores.get(metrics.datastore)
-        if not isinstance(datastore, RedisDatastore):
-            raise ValueError(f"datastore {metrics.datastore!r} is not a redis datastore")
+        datastore = registry_datastore(registry, metrics.datastore, RedisDatastore)
         target = f"{redact_url(datastore.url)} HMGET {metrics.key}"
         return _redis_hash_reader(metrics, datastore), target
     if isinstance(metrics, HttpJsonMetrics):
@@ -315,11 +315,7 @@ def _redis_hash_reader(metrics: RedisHashMetrics, datastore: RedisDatastore) -> 
         try:
             (replies,) = await batcher.execute(cmd("hmget", metrics.key, *fields.values()))
         except ResponseError as exc:
-            if "WRONGTYPE" in str(exc):
-                raise ProbeFailure(
-                    ErrorType.CONFIG, f"key {metrics.key!r} does not hold a hash"
-                ) from None
-            raise
+            raise redis_error(exc, metrics.key, "hash") from None
         values = {
             name: None if reply is None else as_number(reply, f"field {field!r}")
             for (name, field), reply in zip(fields.items(), replies, strict=True)
