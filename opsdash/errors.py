@@ -129,11 +129,34 @@ def _type_of(exc: BaseException) -> ErrorType | None:
 
 def _tls_message(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError):
-        from opsdash.probes.tls import verify_reason  # plain words: "certificate expired"
-
         return f"TLS error: {verify_reason(exc)}"
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     return f"TLS error: {reason}"
+
+
+# OpenSSL X509_V_ERR_* codes and the plain words an on-call engineer wants to read.
+_VERIFY_REASONS = {
+    9: "certificate not yet valid",
+    10: "certificate expired",
+    18: "self-signed certificate",
+    19: "self-signed certificate in the chain",
+    20: "unknown issuer",
+    21: "unknown issuer",
+    62: "hostname mismatch",
+    64: "IP address mismatch",
+}
+
+
+def verify_reason(error: ssl.SSLError) -> str:
+    """Why TLS failed, in plain words: ``certificate expired``, ``unknown issuer``..."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        # verify_code/verify_message are set by a handshake, not by every constructor.
+        reason = _VERIFY_REASONS.get(getattr(error, "verify_code", None) or 0)
+        if reason is not None:
+            return reason
+        if getattr(error, "verify_message", None):
+            return str(error.verify_message)
+    return str(getattr(error, "reason", None) or error).lower().replace("_", " ")
 
 
 def classify(exc: BaseException) -> ProbeError:

@@ -1,7 +1,7 @@
 """From a registry to the list of checks to run: ids, targets, deadlines and the probe calls.
 
-This is the name -> probe table of opsdash. Each registry entry becomes one or more
-:class:`CheckSpec`; the probe itself is a bound coroutine function that takes the shared
+This is the name -> planner table of opsdash (:data:`PLANNERS`). Each registry entry becomes
+one or more :class:`CheckSpec`; the probe itself is a bound coroutine function that takes the shared
 :class:`~opsdash.resources.Resources` and returns an :class:`~opsdash.results.Observation`.
 Probe modules are imported lazily so that a registry without, say, MongoDB never loads pymongo.
 """
@@ -9,45 +9,12 @@ Probe modules are imported lazily so that a registry without, say, MongoDB never
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
 
-from opsdash.redact import Redactor, header_secrets, redact_url, url_secrets
-from opsdash.registry.model import (
-    CheckOptions,
-    LatencyThresholds,
-    MongoDatastore,
-    PostgresDatastore,
-    RedisDatastore,
-    Registry,
-    Service,
-    Worker,
-)
-from opsdash.results import CheckResult, Observation
-
-if TYPE_CHECKING:
-    from opsdash.resources import Resources
-
-ProbeCall = Callable[["Resources"], Awaitable[Observation]]
-Derive = Callable[[CheckResult, Sequence[CheckResult]], CheckResult]
-"""Re-judges a fresh result with the check's earlier results (oldest first): rates, growth."""
-ComponentType = Literal["service", "worker", "datastore"]
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """What a probe module contributes for one check of a registry entry."""
-
-    check: str | None
-    """The part after the dot in the id; ``None`` for a datastore's main check (id = name)."""
-    kind: str
-    target: str
-    probe: ProbeCall
-    judge_latency: bool = True
-    """Whether the registry's latency thresholds apply (not to a queue count, say)."""
-    derive: Derive | None = None
-    """For checks whose verdict needs history (DLQ growth, retry rates)."""
+from opsdash.probe_plan import ComponentType, Derive, Planned, Planner, ProbeCall
+from opsdash.redact import Redactor, header_secrets, url_secrets
+from opsdash.registry.model import CheckOptions, LatencyThresholds, Registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,67 +38,77 @@ class CheckSpec:
     derive: Derive | None = field(default=None, repr=False, compare=False)
 
 
-def join_url(base: str, path: str) -> str:
-    """``base`` + ``path`` with exactly one slash between them; a full URL ``path`` wins."""
-    if "://" in path:
-        return path
-    return base.rstrip("/") + "/" + path.lstrip("/")
+def _http() -> Planner:
+    from opsdash.probes import http
+
+    return http.plan
 
 
-def _service_checks(name: str, service: Service, registry: Registry) -> Iterator[Planned]:
-    from opsdash.probes.http import HttpTarget, probe_http
+def _postgres() -> Planner:
+    from opsdash.probes import postgres
 
-    cert_expiry = service.cert_expiry or registry.defaults.cert_expiry
-    for check, path in (("health", service.health), ("ready", service.ready)):
-        if path is False:
-            continue
-        url = join_url(service.url, path)
-        target = HttpTarget(
-            url=url,
-            headers=dict(service.headers),
-            verify=service.tls_verify,
-            max_body=registry.defaults.max_body,
-            cert_expiry=cert_expiry,
-        )
-        yield Planned(check, "http", redact_url(url), bind(probe_http, target))
+    return postgres.plan
 
 
-def _datastore_checks(
-    name: str, datastore: PostgresDatastore | RedisDatastore | MongoDatastore, registry: Registry
+def _redis() -> Planner:
+    from opsdash.probes import redis
+
+    return redis.plan
+
+
+def _mongo() -> Planner:
+    from opsdash.probes import mongo
+
+    return mongo.plan
+
+
+def _dlq() -> Planner:
+    from opsdash.probes import dlq
+
+    return dlq.plan
+
+
+def _worker_metrics() -> Planner:
+    from opsdash.probes import worker_metrics
+
+    return worker_metrics.plan
+
+
+PLANNERS: dict[str, Callable[[], Planner]] = {
+    "http": _http,
+    "postgres": _postgres,
+    "redis": _redis,
+    "mongo": _mongo,
+    "dlq": _dlq,
+    "worker_metrics": _worker_metrics,
+}
+"""Probe kind -> its planner (see :data:`opsdash.probe_plan.Planner`). Each entry imports its
+probe module on first use, so that a registry without, say, MongoDB never loads pymongo. A new
+probe kind adds its module's ``plan`` here and its name to :data:`COMPONENT_PLANNERS`."""
+
+COMPONENT_PLANNERS: dict[ComponentType, tuple[str, ...]] = {
+    "datastore": (),  # a datastore is first planned by the planner named after its ``kind``
+    "service": ("http",),
+    "worker": ("dlq", "worker_metrics"),
+}
+"""The planners every entry of a component type goes through, in the order its checks are
+listed."""
+
+
+def planners_of(component_type: ComponentType, entry: CheckOptions) -> Iterator[Planner]:
+    """The planners of one entry: its datastore kind's, then its component type's."""
+    kind = getattr(entry, "kind", None)
+    if component_type == "datastore" and isinstance(kind, str):
+        yield PLANNERS[kind]()
+    for name in COMPONENT_PLANNERS[component_type]:
+        yield PLANNERS[name]()
+
+
+def _entry_checks(
+    name: str, component_type: ComponentType, entry: CheckOptions, registry: Registry
 ) -> Iterator[Planned]:
-    if isinstance(datastore, PostgresDatastore):
-        from opsdash.probes import postgres
-
-        yield from postgres.plan(name, datastore, registry)
-    elif isinstance(datastore, RedisDatastore):
-        from opsdash.probes import redis
-
-        yield from redis.plan(name, datastore, registry)
-    else:
-        from opsdash.probes import mongo
-
-        yield from mongo.plan(name, datastore, registry)
-
-
-def _worker_checks(name: str, worker: Worker, registry: Registry) -> Iterator[Planned]:
-    if worker.dlq is not None:
-        from opsdash.probes import dlq
-
-        yield dlq.plan(name, worker, worker.dlq, registry)
-    if worker.metrics is not None:
-        from opsdash.probes import worker_metrics
-
-        yield worker_metrics.plan(name, worker, worker.metrics, registry)
-
-
-def bind(probe: Callable[..., Awaitable[Observation]], *args: object) -> ProbeCall:
-    """``probe`` with its arguments after the shared resources bound: a ``Planned.probe``."""
-
-    async def call(resources: Resources) -> Observation:
-        return await probe(resources, *args)
-
-    call.__qualname__ = f"{probe.__qualname__}(bound)"
-    return call
+    for planner in planners_of(component_type, entry):
+        yield from planner(name, entry, registry)
 
 
 def entry_secrets(entry: object) -> list[str]:
@@ -172,19 +149,16 @@ def build_plan(registry: Registry, *, timeout: float | None = None) -> list[Chec
         secret for datastore in registry.datastores.values() for secret in entry_secrets(datastore)
     ]
     specs: list[CheckSpec] = []
-    sources: list[tuple[str, ComponentType, CheckOptions, Iterable[Planned]]] = [
-        *(
-            (n, "datastore", d, _datastore_checks(n, d, registry))
-            for n, d in registry.datastores.items()
-        ),
-        *((n, "service", s, _service_checks(n, s, registry)) for n, s in registry.services.items()),
-        *((n, "worker", w, _worker_checks(n, w, registry)) for n, w in registry.workers.items()),
+    sources: list[tuple[str, ComponentType, CheckOptions]] = [
+        *((n, "datastore", d) for n, d in registry.datastores.items()),
+        *((n, "service", s) for n, s in registry.services.items()),
+        *((n, "worker", w) for n, w in registry.workers.items()),
     ]
     defaults = registry.defaults
-    for name, component_type, entry, planned in sources:
+    for name, component_type, entry in sources:
         depends_on: tuple[str, ...] = getattr(entry, "depends_on", ())
         redactor = Redactor.of([*entry_secrets(entry), *datastore_secrets])
-        for item in planned:
+        for item in _entry_checks(name, component_type, entry, registry):
             specs.append(
                 CheckSpec(
                     id=name if item.check is None else f"{name}.{item.check}",

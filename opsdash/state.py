@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from opsdash.incidents import Incident, find_incidents
-from opsdash.plan import CheckSpec, ComponentType
+from opsdash.plan import CheckSpec
+from opsdash.probe_plan import ComponentType
 from opsdash.registry.model import Registry
 from opsdash.results import CheckResult
 from opsdash.status import Status, worst

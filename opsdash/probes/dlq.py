@@ -31,12 +31,12 @@ all the Redis commands of a round's DLQ checks share one pipeline per Redis.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from opsdash.plan import Derive, Planned
+from opsdash.probe_plan import Derive, Planned
 from opsdash.probes.queue_sources import (
     Unjudgeable,
     as_number,
@@ -93,14 +93,18 @@ class Reading:
 Reader = Callable[[Resources], Awaitable[Reading]]
 
 
-def plan(name: str, worker: Worker, dlq: DlqBase, registry: Registry) -> Planned:
-    """The ``<worker>.dlq`` check: its probe, a password-free target and its derive step."""
+def plan(name: str, worker: Worker, registry: Registry) -> Iterator[Planned]:
+    """The ``<worker>.dlq`` check, when the worker has a DLQ: its probe, a password-free target
+    and its derive step."""
+    dlq = worker.dlq
+    if dlq is None:
+        return
     reader, target = _source(dlq, worker, registry)
 
     async def probe(resources: Resources) -> Observation:
         return await probe_dlq(resources, reader, dlq)
 
-    return Planned(
+    yield Planned(
         check="dlq",
         kind="dlq",
         target=target,

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import ssl
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from opsdash.errors import verify_reason
+from opsdash.probe_plan import Planned, bind, join_url
 from opsdash.probes import health_bodies, tls
 from opsdash.redact import redact_url
-from opsdash.registry.model import RemainingThresholds
+from opsdash.registry.model import Registry, RemainingThresholds, Service
 from opsdash.resources import Resources
 from opsdash.results import ErrorType, Observation, ProbeFailure
 from opsdash.status import Status, worst
@@ -64,6 +67,23 @@ class _Answer:
     truncated: bool
     redirects: int
     certificate: tls.Certificate | None
+
+
+def plan(name: str, service: Service, registry: Registry) -> Iterator[Planned]:
+    """A service's ``health`` and ``ready`` checks (each unless set to ``false``)."""
+    cert_expiry = service.cert_expiry or registry.defaults.cert_expiry
+    for check, path in (("health", service.health), ("ready", service.ready)):
+        if path is False:
+            continue
+        url = join_url(service.url, path)
+        target = HttpTarget(
+            url=url,
+            headers=dict(service.headers),
+            verify=service.tls_verify,
+            max_body=registry.defaults.max_body,
+            cert_expiry=cert_expiry,
+        )
+        yield Planned(check, "http", redact_url(url), bind(probe_http, target))
 
 
 async def probe_http(resources: Resources, target: HttpTarget) -> Observation:
@@ -233,7 +253,7 @@ def _certificate(response: httpx.Response) -> tls.Certificate | None:
 
 async def _tls_failure(url: httpx.URL, error: ssl.SSLError) -> ProbeFailure:
     """A TLS failure worded with its reason and, when verification failed, the certificate."""
-    reason = tls.verify_reason(error)
+    reason = verify_reason(error)
     details: dict[str, Any] = {"tls_error": reason}
     message = f"TLS error: {reason}"
     if isinstance(error, ssl.SSLCertVerificationError):

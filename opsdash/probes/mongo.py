@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from opsdash.deadline import time_left
-from opsdash.plan import Planned
+from opsdash.probe_plan import Planned
 from opsdash.probes.clients import mongo_budget, mongo_client
 from opsdash.redact import redact_url
 from opsdash.registry.model import MongoDatastore, Registry

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from opsdash.plan import Planned, bind
+from opsdash.probe_plan import Planned, bind
 from opsdash.probes.clients import with_postgres_connection
 from opsdash.redact import redact_url
 from opsdash.registry.model import PostgresDatastore, Registry, SqlProbe

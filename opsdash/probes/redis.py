@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from opsdash.plan import Planned, bind
+from opsdash.probe_plan import Planned, bind
 from opsdash.probes.clients import redis_client
 from opsdash.redact import redact_url
 from opsdash.registry.model import RedisDatastore, Registry

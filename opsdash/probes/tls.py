@@ -20,17 +20,6 @@ from typing import Any
 
 from opsdash.errors import exception_chain
 
-# OpenSSL X509_V_ERR_* codes and the plain words an on-call engineer wants to read.
-_VERIFY_REASONS = {
-    9: "certificate not yet valid",
-    10: "certificate expired",
-    18: "self-signed certificate",
-    19: "self-signed certificate in the chain",
-    20: "unknown issuer",
-    21: "unknown issuer",
-    62: "hostname mismatch",
-    64: "IP address mismatch",
-}
 # RFC 4514 short names of the attributes ``getpeercert()`` spells out.
 _SHORT_NAMES = {
     "commonName": "CN",
@@ -109,18 +98,6 @@ def from_der(der: bytes) -> Certificate | None:
         )
     except ValueError:
         return None
-
-
-def verify_reason(error: ssl.SSLError) -> str:
-    """Why TLS failed, in plain words: ``certificate expired``, ``unknown issuer``..."""
-    if isinstance(error, ssl.SSLCertVerificationError):
-        # verify_code/verify_message are set by a handshake, not by every constructor.
-        reason = _VERIFY_REASONS.get(getattr(error, "verify_code", None) or 0)
-        if reason is not None:
-            return reason
-        if getattr(error, "verify_message", None):
-            return str(error.verify_message)
-    return str(getattr(error, "reason", None) or error).lower().replace("_", " ")
 
 
 def find_ssl_error(exc: BaseException) -> ssl.SSLError | None:

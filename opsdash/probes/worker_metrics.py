@@ -26,11 +26,11 @@ that is not an exposition / JSON at all, gives ``unknown`` with a plain summary.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from opsdash.plan import Derive, Planned
+from opsdash.probe_plan import Derive, Planned
 from opsdash.probes.queue_sources import (
     MissingPath,
     Unjudgeable,
@@ -88,8 +88,12 @@ class Scrape:
 Reader = Callable[[Resources], Awaitable[Scrape]]
 
 
-def plan(name: str, worker: Worker, metrics: MetricsBase, registry: Registry) -> Planned:
-    """The ``<worker>.retries`` check: probe, target and derive step."""
+def plan(name: str, worker: Worker, registry: Registry) -> Iterator[Planned]:
+    """The ``<worker>.retries`` check, when the worker has metrics: probe, target and derive
+    step."""
+    metrics = worker.metrics
+    if metrics is None:
+        return
     reader, target = _source(metrics, registry)
     context = _Context(
         metrics=metrics,
@@ -100,7 +104,7 @@ def plan(name: str, worker: Worker, metrics: MetricsBase, registry: Registry) ->
     async def probe(resources: Resources) -> Observation:
         return await probe_metrics(resources, reader, context)
 
-    return Planned(
+    yield Planned(
         check="retries",
         kind="retries",
         target=target,

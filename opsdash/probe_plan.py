@@ -1,0 +1,61 @@
+"""What a probe module hands the planner: the types every probe kind shares.
+
+A leaf below the probes: each probe module imports :class:`Planned` and :func:`bind` from here,
+and :mod:`opsdash.plan` imports the probe modules (through its name -> planner table), so the
+dependency runs one way only. Every planner has the one signature :data:`Planner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from opsdash.results import CheckResult, Observation
+
+if TYPE_CHECKING:
+    from opsdash.registry.model import Registry
+    from opsdash.resources import Resources
+
+ProbeCall = Callable[["Resources"], Awaitable[Observation]]
+Derive = Callable[[CheckResult, Sequence[CheckResult]], CheckResult]
+"""Re-judges a fresh result with the check's earlier results (oldest first): rates, growth."""
+ComponentType = Literal["service", "worker", "datastore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What a probe module contributes for one check of a registry entry."""
+
+    check: str | None
+    """The part after the dot in the id; ``None`` for a datastore's main check (id = name)."""
+    kind: str
+    target: str
+    probe: ProbeCall
+    judge_latency: bool = True
+    """Whether the registry's latency thresholds apply (not to a queue count, say)."""
+    derive: Derive | None = None
+    """For checks whose verdict needs history (DLQ growth, retry rates)."""
+
+
+Planner = Callable[[str, Any, "Registry"], Iterable[Planned]]
+"""``plan(name, entry, registry)``: the checks one registry entry gets from one probe kind
+(none when the entry does not use it). ``entry`` is the entry's model (a ``Service``, a
+``Worker``, a datastore): typed ``Any`` here so that each planner can name its own."""
+
+
+def bind(probe: Callable[..., Awaitable[Observation]], *args: object) -> ProbeCall:
+    """``probe`` with its arguments after the shared resources bound: a ``Planned.probe``."""
+
+    async def call(resources: Resources) -> Observation:
+        return await probe(resources, *args)
+
+    call.__qualname__ = f"{probe.__qualname__}(bound)"
+    return call
+
+
+def join_url(base: str, path: str) -> str:
+    """``base`` + ``path`` with exactly one slash between them; a full URL ``path`` wins."""
+    if "://" in path:
+        return path
+    return base.rstrip("/") + "/" + path.lstrip("/")
