@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from opsdash.alerting import read_marks, read_silences
 from opsdash.alerting.policy import Notification, route
 from opsdash.alerting.run import RunOutcome, alert_run
-from opsdash.alerting.store import Group, open_store
+from opsdash.alertstate.store import Group, open_store
+from opsdash.alertstate.view import read_marks, read_silences
 from opsdash.plan import build_plan
 from opsdash.registry.model import Alerts, Registry
 from opsdash.status import ExitCode, Status
@@ -391,7 +391,7 @@ async def test_corrupt_or_foreign_state_file_is_set_aside(
 async def test_second_run_while_locked_skips(
     service: FlipService, receiver: Receiver, tmp_path: Path
 ) -> None:
-    from opsdash.alerting.store import RunLock
+    from opsdash.alertstate.store import RunLock
 
     state = tmp_path / "state.db"
     holder = RunLock(state)

@@ -35,7 +35,7 @@ def test_a_check_round_loads_no_textual() -> None:
     loaded = _modules_after(
         """
         import asyncio
-        from opsdash.cli import check_rounds
+        from opsdash.rounds import check_rounds
         from opsdash.plan import build_plan
         from opsdash.registry.model import Registry
         registry = Registry.model_validate(

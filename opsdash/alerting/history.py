@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from opsdash.alerting.store import Store
+from opsdash.alertstate.store import Store
 
 
 def _iso(seconds: float) -> str:

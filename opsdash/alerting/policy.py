@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from opsdash.alerting import silenced
-from opsdash.alerting.store import CheckState, Group, Silence
+from opsdash.alertstate.store import CheckState, Group, Silence
+from opsdash.alertstate.view import silenced
 from opsdash.incidents import Incident
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Alerts, Defaults

@@ -20,7 +20,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Any
 
 from opsdash.alerting.notify import DeliveryError, deliver, make_client, title
 from opsdash.alerting.policy import Decision, Notification, Policy, decide, route
-from opsdash.alerting.store import (
+from opsdash.alertstate.store import (
     CheckState,
     Group,
     HistoryRow,
@@ -40,13 +40,13 @@ from opsdash.alerting.store import (
     open_store,
     set_aside,
 )
-from opsdash.engine import run_round
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
 from opsdash.render.json import check_object
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType, ProbeError
-from opsdash.state import Snapshot, snapshot_of
+from opsdash.rounds import one_round
+from opsdash.state import Snapshot
 from opsdash.status import ExitCode, Status
 
 Echo = Callable[[str], None]
@@ -95,23 +95,6 @@ def load_result(text: str) -> CheckResult | None:
         )
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def judge(
-    registry: Registry,
-    specs: Sequence[CheckSpec],
-    results: Sequence[CheckResult],
-    previous: Mapping[str, CheckResult],
-    *,
-    started_at: datetime,
-    duration_ms: float,
-) -> Snapshot:
-    """The snapshot of this round, with each check's derive step fed the previous run's result
-    (so DLQ growth and retry rates work across cron runs, as in the dashboard)."""
-    earlier = [previous[s.id] for s in specs if s.id in previous]
-    return snapshot_of(
-        registry, specs, results, earlier=earlier, started_at=started_at, duration_ms=duration_ms
-    )
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -295,18 +278,14 @@ async def _run(
         for check_id, state in states.items()
         if state.last_result and (result := load_result(state.last_result)) is not None
     }
-    if resources is None:
-        async with Resources(concurrency=concurrency) as own:
-            round_ = await run_round(specs, own, concurrency=concurrency)
-    else:
-        round_ = await run_round(specs, resources, concurrency=concurrency)
-    snapshot = judge(
+    # The previous run's results feed the derive steps, so that DLQ growth and retry rates
+    # work across cron runs as they do in the dashboard.
+    snapshot = await one_round(
         registry,
         specs,
-        round_.results,
-        previous,
-        started_at=round_.started_at,
-        duration_ms=round_.duration_ms,
+        concurrency=concurrency,
+        resources=resources,
+        earlier=[previous[s.id] for s in specs if s.id in previous],
     )
     now = clock()
     decision = decide(

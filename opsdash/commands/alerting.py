@@ -22,7 +22,7 @@ from opsdash.commands.options import (
 
 
 def _state(path: Path | None) -> Path:
-    from opsdash.alerting.store import default_state_path
+    from opsdash.alertstate.store import default_state_path
 
     return path or default_state_path()
 
@@ -58,8 +58,8 @@ def alert(
     Exit codes as check; a run that finds another one running says so and exits 0.
     """
     from opsdash.alerting.run import alert_run
-    from opsdash.alerting.store import StateFileError
-    from opsdash.cli import load, run_async, selected_specs
+    from opsdash.alertstate.store import StateFileError
+    from opsdash.commands.common import load, run_async, selected_specs
 
     registry = load(registry_path, env_name)
     specs = selected_specs(registry, only=only, tags=tags)
@@ -108,13 +108,13 @@ def silence(
     import getpass
     import time
 
-    from opsdash.alerting.store import StateFileError, open_store
+    from opsdash.alertstate.store import StateFileError, open_store
     from opsdash.registry.units import format_duration
 
     path = _state(state_path)
     now = time.time()
     if list_:
-        from opsdash.alerting import read_silences
+        from opsdash.alertstate.view import read_silences
 
         silences = read_silences(path, now=now)
         if not silences:
@@ -170,7 +170,7 @@ def history(check_id: str | None, window: str, as_json: bool, state_path: Path |
     import time
 
     from opsdash.alerting.history import history_document, render_history
-    from opsdash.alerting.store import open_readonly
+    from opsdash.alertstate.store import open_readonly
 
     path = _state(state_path)
     store = open_readonly(path)
@@ -216,7 +216,7 @@ def serve(
     --shard I/N splits a large registry across N exporters by a stable hash of the check id;
     give each exporter its own I. Stops cleanly on SIGTERM or Ctrl-C.
     """
-    from opsdash.cli import load, selected_specs
+    from opsdash.commands.common import load, selected_specs
     from opsdash.exporter import parse_listen, parse_shard, serve_forever, shard_specs
 
     try:

@@ -35,9 +35,35 @@ def demo(one_round: bool, as_json: bool, start_at: float) -> None:
     """
     import sys
 
-    from opsdash.demo.run import check_once, open_dashboard
-    from opsdash.resources import run_async
+    from opsdash.commands.common import run_async
 
     if one_round:
         sys.exit(run_async(check_once(as_json=as_json, start_at=start_at)))
     run_async(open_dashboard(start_at=start_at))
+
+
+async def check_once(*, as_json: bool = False, start_at: float = 0.0) -> int:
+    """Start the demo platform, run one round of every check, print it; the exit code."""
+    from opsdash.commands.common import emit_snapshot
+    from opsdash.demo.platform import DemoPlatform
+    from opsdash.plan import build_plan
+    from opsdash.rounds import one_round
+
+    async with DemoPlatform(start_at=start_at, drive=False) as demo:
+        registry = demo.registry
+        snapshot = await one_round(
+            registry, build_plan(registry), concurrency=registry.defaults.concurrency
+        )
+    emit_snapshot(snapshot, "json" if as_json else "text")
+    return int(snapshot.status.exit_code)
+
+
+async def open_dashboard(*, start_at: float = 0.0) -> None:
+    """Start the demo platform and open the dashboard on it until the user quits."""
+    from opsdash.demo.platform import DemoPlatform
+    from opsdash.plan import build_plan
+    from opsdash.tui.app import DashboardApp
+
+    async with DemoPlatform(start_at=start_at) as demo:
+        registry = demo.registry
+        await DashboardApp(registry, build_plan(registry)).run_async()

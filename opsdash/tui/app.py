@@ -33,7 +33,7 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from opsdash.alerting import AlertView
+from opsdash.alertstate.view import AlertView
 from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry

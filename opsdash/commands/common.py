@@ -1,0 +1,111 @@
+"""What the commands share: loading the registry, selecting checks, failing with exit 3, and
+printing a snapshot in the format asked for.
+
+Only click is imported at module level (the CLI imports this module at start-up, and cron
+pays for every import); each helper imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from opsdash.status import ExitCode
+
+if TYPE_CHECKING:
+    from opsdash.plan import CheckSpec
+    from opsdash.registry.model import Registry
+    from opsdash.state import Snapshot
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on opsdash's event loop (:func:`opsdash.resources.run_async`, imported
+    only when a command runs probes: it loads httpx)."""
+    from opsdash.resources import run_async as run
+
+    return run(coroutine)
+
+
+def echo_err(message: str) -> None:
+    """One line on stderr (progress and problems: stdout is the report)."""
+    click.echo(message, err=True)
+
+
+def fail_config(message: str) -> NoReturn:
+    """Report a configuration problem on stderr and exit 3 (no traceback)."""
+    echo_err(message)
+    sys.exit(ExitCode.UNKNOWN)
+
+
+def fail_json(message: str, *, platform: str | None = None) -> NoReturn:
+    """Print the opsdash.check/v1 document of a run that could not happen, and exit 3."""
+    from opsdash.render.json import dumps, error_document
+
+    click.echo(dumps(error_document(message, platform=platform)))
+    sys.exit(ExitCode.UNKNOWN)
+
+
+def load(registry_path: Path, env_name: str | None, *, as_json: bool = False) -> Registry:
+    """The validated registry, or exit 3 with every problem listed: on stderr, or with
+    ``as_json`` as the one opsdash.check/v1 document stdout promises."""
+    from opsdash.registry import RegistryError, load_registry
+
+    try:
+        return load_registry(registry_path, env=env_name)
+    except RegistryError as exc:
+        if as_json:
+            fail_json(str(exc))
+        fail_config(f"opsdash: invalid configuration\n{exc}")
+
+
+def selected_specs(
+    registry: Registry,
+    *,
+    only: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    timeout: float | None = None,
+    as_json: bool = False,
+) -> list[CheckSpec]:
+    """The checks the options select, or exit 3 when they select none (with ``as_json``, as
+    the one document stdout promises)."""
+    from opsdash.plan import build_plan, select
+
+    specs = select(build_plan(registry, timeout=timeout), only=only, tags=tags)
+    if not specs:
+        message = "opsdash: no check matches the selection (--only/--tag)"
+        if as_json:
+            fail_json(message, platform=registry.platform)
+        fail_config(message)
+    return specs
+
+
+def emit_snapshot(snapshot: Snapshot, output_format: str) -> None:
+    """Print a snapshot on stdout in ``output_format`` (text, json, junit, prometheus)."""
+    if output_format == "json":
+        from opsdash.render.json import check_document, dumps
+
+        click.echo(dumps(check_document(snapshot)))
+        return
+    if output_format == "junit":
+        from opsdash.render.junit import render_junit
+
+        click.echo(render_junit(snapshot), nl=False)
+        return
+    if output_format == "prometheus":
+        from opsdash.render.prometheus import render_prometheus
+
+        click.echo(render_prometheus(snapshot), nl=False)
+        return
+    from opsdash.render.text import render_text
+
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
+    click.echo(render_text(snapshot, color=color, width=width), color=color)
