@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +24,7 @@ from opsdash.registry.model import Registry
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType
 from opsdash.status import Status
+from tests.loopback import Platform
 from tests.servers import unavailable
 
 MANAGEMENT = "http://127.0.0.1:15672"
@@ -104,6 +105,28 @@ async def check(reg: Registry) -> CheckResult:
     return spec.derive(result, [])
 
 
+@pytest.fixture
+def fake_management() -> Iterator[Callable[[dict[str, Any]], str]]:
+    """A loopback management API answering one queue object, for what a real RabbitMQ does
+    only at unpredictable moments (a queue before its first statistics emission)."""
+    platform = Platform()
+
+    def serve(queue: dict[str, Any]) -> str:
+        body = json.dumps(queue).encode()
+        return platform.add({"/api/queues/%2F/q": (200, "application/json", body)})
+
+    yield serve
+    platform.close()
+
+
+def fake_registry(base: str) -> Registry:
+    dlq = {"source": "rabbitmq", "management_url": base, "queue": "q",
+           "depth": {"warn": 1, "crit": 10}}  # fmt: skip
+    return Registry.model_validate(
+        {"version": 1, "platform": "test", "workers": {"w": {"dlq": dlq}}}
+    )
+
+
 async def check_until(reg: Registry, done: Callable[[CheckResult], bool]) -> CheckResult:
     """Run the check until ``done`` holds (RabbitMQ's statistics lag), within a deadline."""
     deadline = time.monotonic() + STATS_DEADLINE
@@ -114,8 +137,13 @@ async def check_until(reg: Registry, done: Callable[[CheckResult], bool]) -> Che
         await asyncio.sleep(0.25)
 
 
-def depth_is(n: int) -> Callable[[CheckResult], bool]:
-    return lambda result: result.details.get("depth") == n
+def depth_is(n: int, *reported: str) -> Callable[[CheckResult], bool]:
+    """The check shows depth ``n`` and RabbitMQ has reported each of the figures named (it
+    leaves ``consumers`` and the message counts out until its first statistics emission)."""
+    return lambda result: (
+        result.details.get("depth") == n
+        and all(result.details.get(name) is not None for name in reported)
+    )
 
 
 async def test_depth_follows_publish_and_consume(api: httpx.AsyncClient) -> None:
@@ -124,7 +152,7 @@ async def test_depth_follows_publish_and_consume(api: httpx.AsyncClient) -> None
     try:
         await publish(api, "/", queue, 12)
         reg = registry(queue)
-        result = await check_until(reg, depth_is(12))
+        result = await check_until(reg, depth_is(12, "messages_ready", "consumers"))
         assert result.details["depth"] == 12
         assert result.status is Status.CRIT
         assert result.details["messages_ready"] == 12
@@ -174,3 +202,31 @@ async def test_refused_credentials_are_crit_and_the_password_stays_hidden(
     assert result.error is not None and result.error.type is ErrorType.AUTH
     shown: Any = [result.summary, result.target, result.details, result.error.message]
     assert "not-the-password" not in json.dumps(shown)
+
+
+async def test_a_queue_without_statistics_yet_says_so(
+    fake_management: Callable[[dict[str, Any]], str],
+) -> None:
+    # Straight after a declaration RabbitMQ answers the queue without any counts.
+    result = await check(fake_registry(fake_management({"name": "q", "vhost": "/"})))
+    assert result.status is Status.UNKNOWN
+    assert result.summary == "RabbitMQ has not reported a message count for 'q' yet"
+
+
+async def test_figures_not_reported_yet_are_named_not_read_as_zero(
+    fake_management: Callable[[dict[str, Any]], str],
+) -> None:
+    result = await check(fake_registry(fake_management({"name": "q", "messages": 3})))
+    assert result.status is Status.WARN
+    assert result.details["consumers"] is None
+    assert "messages_ready, messages_unacknowledged, consumers not reported yet" in (result.summary)
+
+
+@pytest.mark.parametrize("field", ["messages", "consumers"])
+async def test_a_negative_count_is_unknown_and_says_why(
+    fake_management: Callable[[dict[str, Any]], str], field: str
+) -> None:
+    queue = {"name": "q", "messages": 3, "consumers": 0} | {field: -5}
+    result = await check(fake_registry(fake_management(queue)))
+    assert result.status is Status.UNKNOWN
+    assert result.summary == f"RabbitMQ's {field} is -5, not a count"

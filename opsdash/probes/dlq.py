@@ -333,19 +333,22 @@ def _rabbitmq_reader(dlq: RabbitmqDlq, url: str, max_body: int) -> Reader:
             raise Unjudgeable("RabbitMQ's answer is not a queue object")
         if "messages" not in doc:
             # A queue declared a moment ago has no statistics until the next emission.
-            raise Unjudgeable(f"RabbitMQ has no message count for {dlq.queue!r} yet")
-        depth = int(as_number(doc["messages"], "messages"))
+            raise Unjudgeable(f"RabbitMQ has not reported a message count for {dlq.queue!r} yet")
+        depth = _count(doc["messages"], "RabbitMQ's messages")
         stats = doc.get("message_stats") or {}
-        extra = {
-            "messages_ready": _optional_number(doc, "messages_ready"),
-            "messages_unacknowledged": _optional_number(doc, "messages_unacknowledged"),
-            "consumers": _optional_number(doc, "consumers"),
+        extra: dict[str, Any] = {name: _optional_count(doc, name) for name in RABBITMQ_COUNTS}
+        extra |= {
             "state": doc.get("state"),
             "publish_rate": _optional_number(stats, "publish_details.rate"),
             "deliver_rate": _optional_number(stats, "deliver_get_details.rate"),
         }
         head = _optional_number(doc, "head_message_timestamp")
         notes = []
+        # RabbitMQ leaves figures out of a queue until its first statistics emission (about
+        # 5 s after the declaration): say so rather than let a missing figure read as zero.
+        unreported = [name for name in RABBITMQ_COUNTS if extra[name] is None]
+        if unreported:
+            notes.append(f"{', '.join(unreported)} not reported yet")
         if extra["messages_unacknowledged"]:
             notes.append(f"{figure(extra['messages_unacknowledged'])} unacknowledged")
         if doc.get("state") not in (None, "running", "idle"):
@@ -353,6 +356,25 @@ def _rabbitmq_reader(dlq: RabbitmqDlq, url: str, max_body: int) -> Reader:
         return Reading(depth, head, extra, tuple(notes))
 
     return read
+
+
+RABBITMQ_COUNTS = ("messages_ready", "messages_unacknowledged", "consumers")
+"""The queue's counts shown beside the depth (``None`` until RabbitMQ reports them)."""
+
+
+def _count(value: Any, what: str) -> int:
+    """``value`` as a whole, non-negative count; anything else is :class:`Unjudgeable` (a
+    negative depth is a broken source, not an empty queue)."""
+    number = as_number(value, what)
+    if number < 0 or not number.is_integer():
+        raise Unjudgeable(f"{what} is {figure(number)}, not a count")
+    return int(number)
+
+
+def _optional_count(document: Mapping[str, Any], key: str) -> int | None:
+    if key not in document:
+        return None
+    return _count(document[key], f"RabbitMQ's {key}")
 
 
 def _optional_number(document: Any, path: str) -> float | None:
