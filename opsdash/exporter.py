@@ -27,9 +27,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from opsdash.engine import Scheduler
+from opsdash.metrics import FamiliesCollector, check_families, component_family
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
-from opsdash.render.prometheus import FamiliesCollector, check_families, component_family
 from opsdash.resources import Resources, run_async
 from opsdash.results import CheckResult
 from opsdash.state import PlatformState, components

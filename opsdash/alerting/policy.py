@@ -28,10 +28,10 @@ from typing import Any, Literal
 
 from opsdash.alertstate.store import CheckState, Group, Silence
 from opsdash.alertstate.view import silenced
+from opsdash.formats import iso
 from opsdash.incidents import Incident
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Alerts, Defaults
-from opsdash.render.json import iso
 from opsdash.results import CheckResult
 from opsdash.status import Status, worst
 

@@ -42,8 +42,8 @@ from opsdash.alertstate.store import (
 )
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
-from opsdash.render.json import check_object
 from opsdash.resources import Resources
+from opsdash.result_json import check_object
 from opsdash.results import CheckResult, ErrorType, ProbeError
 from opsdash.rounds import one_round
 from opsdash.state import Snapshot

@@ -11,35 +11,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from opsdash.results import CheckResult, ErrorType, ProbeError
+from opsdash.formats import iso
+from opsdash.result_json import check_object
+from opsdash.results import ErrorType
 from opsdash.state import Snapshot
 
 SCHEMA = "opsdash.check/v1"
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 with milliseconds: ``2026-01-25T10:00:00.000Z``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _error(error: ProbeError | None) -> dict[str, str] | None:
-    return None if error is None else {"type": error.type.value, "message": error.message}
-
-
-def check_object(result: CheckResult) -> dict[str, Any]:
-    """One entry of ``checks``."""
-    return {
-        "id": result.id,
-        "component": result.component,
-        "check": result.check,
-        "kind": result.kind,
-        "status": result.status.value,
-        "summary": result.summary,
-        "latency_ms": result.latency_ms,
-        "target": result.target,
-        "details": dict(result.details),
-        "error": _error(result.error),
-    }
 
 
 def check_document(snapshot: Snapshot) -> dict[str, Any]:
