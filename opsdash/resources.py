@@ -11,54 +11,59 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
-
-import httpx
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from opsdash import __version__
-from opsdash.transport import LeanTransport
+from opsdash.httpclient import HttpClient, HttpxWire
+from opsdash.transport import LeanTransport, Wire
+
+if TYPE_CHECKING:
+    import httpx
 
 T = TypeVar("T")
 
 USER_AGENT = f"opsdash/{__version__}"
 MAX_REDIRECTS = 5
+DEFAULT_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept": "application/json, text/plain;q=0.9, */*;q=0.5",
+    # Health bodies are small; compression would only cost CPU and open a bomb's door.
+    "Accept-Encoding": "identity",
+}
 
 
-def make_http_client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+def make_http_client(wire: Wire) -> HttpClient:
     """The one HTTP client of a process (a second one for ``tls_verify: false``).
 
-    Deadlines are not set here: the harness enforces a total deadline per probe, which httpx's
+    Deadlines are not set here: the harness enforces a total deadline per probe, which
     per-operation timeouts cannot (a server dripping a byte a second defeats them).
-
-    The transport is :class:`~opsdash.transport.LeanTransport`, not httpx's default: httpcore's
-    pool costs milliseconds of CPU per request once a round spans hundreds of origins (measured
-    in ``bench/http_round.py``; :func:`make_transport`), or the transport a test injects
-    (respx, MockTransport).
     """
-    return httpx.AsyncClient(
-        transport=transport,
-        timeout=httpx.Timeout(None),
-        follow_redirects=True,
-        max_redirects=MAX_REDIRECTS,
-        headers={
-            "User-Agent": USER_AGENT,
-            "Accept": "application/json, text/plain;q=0.9, */*;q=0.5",
-            # Health bodies are small; compression would only cost CPU and open a bomb's door.
-            "Accept-Encoding": "identity",
-        },
-        trust_env=False,
-    )
+    return HttpClient(wire, headers=DEFAULT_HEADERS, max_redirects=MAX_REDIRECTS)
 
 
-def make_transport(*, concurrency: int = 64, verify: bool = True) -> LeanTransport:
-    """The production transport of :func:`make_http_client`: requests in flight and idle
-    keep-alive connections both bounded to twice the round's concurrency."""
+def make_transport(
+    *, concurrency: int = 64, verify: bool = True, keepalive: int | None = None
+) -> LeanTransport:
+    """The production wire of :func:`make_http_client`: requests in flight bounded to twice
+    the round's concurrency; idle keep-alive connections to ``keepalive`` (default: as many),
+    which ``serve`` raises to cover every service so that each round reuses the last one's
+    connections."""
     return LeanTransport(
         verify=verify,
         max_connections=concurrency * 2,
-        max_keepalive=concurrency * 2,
+        max_keepalive=keepalive if keepalive is not None else concurrency * 2,
         keepalive_expiry=30.0,
     )
+
+
+def as_wire(transport: Wire | httpx.AsyncBaseTransport) -> Wire:
+    """``transport`` as a wire: an httpx transport (respx, ``httpx.MockTransport``: tests) runs
+    under :class:`~opsdash.httpclient.HttpxWire`, below the same client as production."""
+    if isinstance(transport, LeanTransport):
+        return transport
+    if hasattr(transport, "handle_async_request"):
+        return HttpxWire(cast("httpx.AsyncBaseTransport", transport))
+    return transport  # another Wire (a test's own)
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -88,12 +93,13 @@ class Resources:
         self,
         *,
         concurrency: int = 64,
-        http_transport: httpx.AsyncBaseTransport | None = None,
+        http_transport: Wire | httpx.AsyncBaseTransport | None = None,
+        keepalive: int | None = None,
     ) -> None:
         self._concurrency = concurrency
-        self._http_transport = http_transport
-        self._clients: dict[bool, httpx.AsyncClient] = {}
-        self._transports: dict[bool, httpx.AsyncBaseTransport] = {}
+        self._keepalive = keepalive
+        self._http_transport = None if http_transport is None else as_wire(http_transport)
+        self._clients: dict[bool, HttpClient] = {}
         self._memo: dict[Hashable, object] = {}
         self._shared: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -109,36 +115,25 @@ class Resources:
     ) -> None:
         await self.aclose()
 
-    def http(self, *, verify: bool = True) -> httpx.AsyncClient:
-        """The shared HTTP client (a second one, made on demand, for ``tls_verify: false``)."""
+    def http(self, *, verify: bool = True) -> HttpClient:
+        """The shared HTTP client (a second one, made on demand, for ``tls_verify: false``):
+        every HTTP reader goes through it."""
         client = self._clients.get(verify)
         if client is None:
-            client = self._clients[verify] = make_http_client(self._transport(verify=verify))
+            wire = self._http_transport or make_transport(
+                concurrency=self._concurrency, verify=verify, keepalive=self._keepalive
+            )
+            client = self._clients[verify] = make_http_client(wire)
         return client
-
-    def lean_transport(self, *, verify: bool = True) -> LeanTransport | None:
-        """The :class:`LeanTransport` under :meth:`http`, for callers that skip the client's
-        request/response objects (the HTTP probe's direct path); ``None`` when an injected
-        transport (respx, MockTransport) must see every request through the client."""
-        self.http(verify=verify)
-        transport = self._transports.get(verify)
-        return transport if isinstance(transport, LeanTransport) else None
 
     def memo(self, key: Hashable, create: Callable[[], T]) -> T:
         """The value stored under ``key``, made by ``create`` on first use and kept for the
-        life of these resources (e.g. a request serialised once, sent every round)."""
+        life of these resources (e.g. something parsed once, used every round)."""
         try:
             return cast(T, self._memo[key])
         except KeyError:
             value = self._memo[key] = create()
             return value
-
-    def _transport(self, *, verify: bool) -> httpx.AsyncBaseTransport:
-        transport = self._http_transport or make_transport(
-            concurrency=self._concurrency, verify=verify
-        )
-        self._transports[verify] = transport
-        return transport
 
     async def shared(
         self,
@@ -172,5 +167,6 @@ class Resources:
         for key in list(self._shared):
             await self.discard(key)
         clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        wires = {id(client.wire): client.wire for client in clients}
+        for wire in wires.values():
+            await wire.aclose()

@@ -1,32 +1,31 @@
-"""A lean HTTP/1.1 transport for httpx, built on asyncio protocols and h11.
+"""HTTP/1.1 on the wire: asyncio protocols, httptools' parser and a keep-alive pool per origin.
 
-Why not httpx's default transport: httpcore's pool scans every connection of every origin for
-each request, so a round over a thousand services costs milliseconds of CPU per probe, and its
-anyio streams add more on top. A health probe needs little of what it offers (no HTTP/2, no
-proxies): this transport keeps one small keep-alive pool per origin and does the rest with
-asyncio's protocol callbacks and h11's parser. It plugs under :class:`httpx.AsyncClient`, so
-redirects, cookies and respx-based tests keep working through the client API.
+This is the lower half of opsdash's one HTTP path (:mod:`opsdash.httpclient` is the upper
+half: redirects, auth, decoding, caps). A :class:`Wire` sends one request and hands back the
+response's head with its body still to be read; :class:`LeanTransport` is the production wire,
+and a test injects another (``opsdash.httpclient.HttpxWire`` runs respx/MockTransport under
+the same client), so every consumer runs the same code above this line.
 
-The HTTP probe also has a direct path, for the CPU it saves on a thousand-service round:
-:func:`prepare_get` serialises a GET once (headers merged as the client merges them) and
-:meth:`LeanTransport.fetch` sends it and reads the capped body into a :class:`Fetched`, with no
-:class:`httpx.Request`/:class:`httpx.Response` built; redirects are left to the client.
+Why not httpx's client: httpx costs ~110 ms to import and ~0.1 ms of CPU per request for its
+Request/Response objects, and h11 ~50 us per response; httptools (llhttp, in C) parses one in
+~1.5 us. Figures in ``bench/README.md``.
 
-Behaviour a probe relies on:
+What a caller can rely on:
 
-- **Cancellation is clean.** Whatever is awaited (connect, TLS handshake, headers, body) can be
+- **Cancellation is clean.** Whatever is awaited (connect, TLS handshake, head, body) can be
   cancelled by the caller's deadline; the connection is then aborted, never pooled.
-- **Closing a response discards the rest unread.** A body that was not read to its end aborts
-  the connection instead of draining it, so a server streaming a gigabyte costs nothing more
-  than what was read.
-- **Bounded memory.** The protocol stops reading from the socket when more than
-  :data:`_HIGH_WATER` bytes wait unread; h11 caps the size of the status line and headers.
+- **Closing a response discards the rest unread.** A body not read to its end aborts the
+  connection instead of draining it.
+- **Bounded memory and CPU.** The socket stops being read when more than :data:`_HIGH_WATER`
+  body bytes wait unread; a response head is at most :data:`MAX_HEAD` bytes and
+  :data:`MAX_HEADERS` fields; at most :data:`MAX_INTERIM` ``1xx`` answers may precede the
+  real one (an endless ``100 Continue`` stream fails at once instead of burning the deadline).
 - **TLS** uses one :class:`ssl.SSLContext` per transport (building one costs milliseconds); the
-  peer certificate is reachable like httpcore's, through the response's ``network_stream``
-  extension: ``response.extensions["network_stream"].get_extra_info("ssl_object")``.
+  peer certificate is ``response.network_stream.get_extra_info("ssl_object")``.
 
-Errors are httpx's (``ConnectError``, ``ReadError``, ``RemoteProtocolError``...) with the
-socket-level exception as ``__cause__``, so :func:`opsdash.errors.classify` finds the real reason.
+Errors carry httpx's class names (``ConnectError``, ``ReadError``, ``RemoteProtocolError``...) so
+that :func:`opsdash.errors.classify` words them alike, with the socket-level exception as
+``__cause__``.
 """
 
 from __future__ import annotations
@@ -36,117 +35,229 @@ import os
 import ssl
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
+from urllib.parse import quote, urlsplit
 
-import h11
-import httpx
+import httptools
 
 _HIGH_WATER = 256 * 1024
 """Unread body bytes buffered before the socket stops being read."""
 _LOW_WATER = 64 * 1024
+MAX_HEAD = 64 * 1024
+"""Bytes of status line and headers a response may take (llhttp itself sets no limit)."""
+MAX_HEADERS = 256
+MAX_INTERIM = 8
+"""``1xx`` answers (100 Continue, 103 Early Hints) accepted before the real answer."""
 
-Origin = tuple[bytes, str, int]
+Origin = tuple[str, str, int]
 """``(scheme, host, port)``: connections are pooled per origin."""
 
 
-_END = h11.EndOfMessage()
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-"""The statuses httpx follows when a ``Location`` comes with them."""
+# --- errors (named as httpx names them: errors.classify matches class names) ----------------
 
 
-class ServerDisconnected(httpx.RemoteProtocolError):
+class HttpError(Exception):
+    """Any failure of an HTTP exchange."""
+
+
+class ConnectError(HttpError):
+    """The connection (TCP, DNS, TLS handshake) could not be made."""
+
+
+class ReadError(HttpError):
+    """The connection broke while the response was being read."""
+
+
+class RemoteProtocolError(HttpError):
+    """The server answered something that is not HTTP/1.1 (or not within the limits)."""
+
+
+class ServerDisconnected(RemoteProtocolError):
     """The server closed the connection before sending a complete response."""
 
 
-def request_origin(url: httpx.URL) -> Origin:
-    """The pool key of ``url``; only ``http`` and ``https`` are spoken here."""
-    scheme = url.raw_scheme
-    if scheme not in (b"http", b"https"):
-        raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
-    return (scheme, url.host, url.port or (443 if scheme == b"https" else 80))
+class LocalProtocolError(HttpError):
+    """The request itself cannot be sent as asked (a line break in a header...)."""
 
 
-def serialize_head(
-    method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]]
-) -> tuple[bytes, h11.Request]:
-    """The bytes of a bodiless request, serialised here rather than by h11 (its validation
-    costs more than the rest of a probe), and the h11 event that tells the connection's state
-    machine what it needs to frame the response and decide on keep-alive."""
-    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
-    tracked: list[tuple[bytes, bytes]] = []
-    for name, value in headers:
-        lines += (name, b": ", value, b"\r\n")
-        lowered = name.lower()
-        if lowered == b"host" or lowered == b"connection":
-            tracked.append((name, value))
-    lines.append(b"\r\n")
-    head = b"".join(lines)
-    # Each line ends with the one CRLF put there: any other CR or LF came with a name, a value
-    # or the target, and would let them smuggle a header or a request in.
-    lines_expected = len(headers) + 2
-    if head.count(b"\n") != lines_expected or head.count(b"\r") != lines_expected:
-        for name, value in headers:
-            if b"\r" in name + value or b"\n" in name + value:
-                raise httpx.LocalProtocolError(f"invalid header {name!r}: line break in it")
-        raise httpx.LocalProtocolError(f"invalid request target {target!r}: line break in it")
-    return head, h11.Request(method=method, target=target, headers=tracked)
+class UnsupportedProtocol(HttpError):
+    """A URL whose scheme is not ``http`` or ``https``."""
 
 
-def prepare_get(url: httpx.URL, headers: httpx.Headers) -> PreparedGet:
-    """A GET of ``url`` with ``headers`` (the client's merged with the request's, as
-    ``AsyncClient.build_request`` merges them), serialised once for :meth:`LeanTransport.fetch`
-    to send as often as needed. ``Host`` is added first when missing, as :class:`httpx.Request`
-    adds it."""
-    origin = request_origin(url)
-    raw = headers.raw
-    if url.host and "host" not in headers:
-        raw = [(b"Host", url.netloc), *raw]
-    head, event = serialize_head(b"GET", url.raw_path, raw)
-    return PreparedGet(url, origin, head, event)
+class InvalidURL(HttpError):
+    """A URL that cannot be parsed."""
+
+
+# --- URLs and requests ---------------------------------------------------------------------
+
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~?"
 
 
 @dataclass(frozen=True, slots=True)
-class PreparedGet:
-    """A GET serialised once by :func:`prepare_get`, sent by :meth:`LeanTransport.fetch`."""
+class Url:
+    """A parsed ``http``/``https`` URL: what the wire needs, and the credentials it carried."""
 
-    url: httpx.URL
-    origin: Origin
+    text: str
+    """As given."""
+    scheme: str
+    host: str
+    port: int
+    target: str
+    """Path and query, percent-encoded where needed; ``/`` when empty."""
+    host_header: str
+    """``host[:port]`` as the URL names it, without credentials."""
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def origin(self) -> Origin:
+        """The pool key of this URL."""
+        return (self.scheme, self.host, self.port)
+
+    @property
+    def shown(self) -> str:
+        """The URL without credentials."""
+        return f"{self.scheme}://{self.host_header}{self.target}"
+
+
+def parse_url(text: str) -> Url:
+    """``text`` parsed; :class:`UnsupportedProtocol` or :class:`InvalidURL` when it is not an
+    absolute ``http``/``https`` URL."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+        host = parts.hostname
+    except ValueError as exc:
+        raise InvalidURL(f"invalid URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise UnsupportedProtocol(f"unsupported URL scheme {parts.scheme!r}")
+    if not host:
+        raise InvalidURL("URL without a host")
+    try:
+        host.encode("ascii")
+    except UnicodeEncodeError:
+        host = host.encode("idna").decode("ascii")
+    netloc = parts.netloc.rpartition("@")[2]
+    try:
+        netloc.encode("ascii")
+    except UnicodeEncodeError:
+        netloc = f"{host}:{port}" if port is not None else host
+    target = quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_PATH_SAFE)
+    username = password = None
+    if "@" in parts.netloc:
+        from urllib.parse import unquote
+
+        username = unquote(parts.username or "")
+        password = unquote(parts.password or "")
+    return Url(
+        text=text,
+        scheme=scheme,
+        host=host,
+        port=port or (443 if scheme == "https" else 80),
+        target=target,
+        host_header=netloc,
+        username=username,
+        password=password,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP/1.1 request, serialised once (it may be sent every round)."""
+
+    method: str
+    url: Url
+    headers: tuple[tuple[str, str], ...]
+    """As sent, ``Host`` first."""
+    body: bytes
     head: bytes
-    event: h11.Request
+    """Request line and headers, as written to the socket."""
 
 
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """What :meth:`LeanTransport.fetch` read: the head and at most ``max_body`` bytes."""
+def build_request(
+    method: str, url: Url, headers: list[tuple[str, str]], body: bytes = b""
+) -> Request:
+    """A request of ``method`` on ``url``: ``Host`` added first, ``Content-Length`` when there
+    is a body; a name or value with a line break in it is refused (it would smuggle a header
+    or a request in)."""
+    sent = [("Host", url.host_header), *headers]
+    if body or method not in ("GET", "HEAD"):
+        sent.append(("Content-Length", str(len(body))))
+    lines = [f"{method} {url.target} HTTP/1.1\r\n"]
+    for name, value in sent:
+        lines.append(f"{name}: {value}\r\n")
+    lines.append("\r\n")
+    text = "".join(lines)
+    expected = len(sent) + 2
+    if text.count("\n") != expected or text.count("\r") != expected:
+        for name, value in sent:
+            if "\r" in name + value or "\n" in name + value:
+                raise LocalProtocolError(f"invalid header {name!r}: line break in it")
+        raise LocalProtocolError("invalid request target: line break in it")
+    try:
+        head = text.encode("ascii")
+    except UnicodeEncodeError:
+        head = text.encode("utf-8")
+    return Request(method, url, tuple(sent), body, head)
+
+
+# --- the wire -------------------------------------------------------------------------------
+
+
+class NetworkStream:
+    """The response's connection, reduced to what callers read from it:
+    ``get_extra_info("ssl_object" | "peername" | "sockname" | ...)``."""
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: asyncio.BaseTransport | None) -> None:
+        self._transport = transport
+
+    def get_extra_info(self, name: str) -> Any:
+        """As :meth:`asyncio.BaseTransport.get_extra_info` (``server_addr`` is the peer)."""
+        if self._transport is None:
+            return None
+        if name == "server_addr":
+            name = "peername"
+        return self._transport.get_extra_info(name)
+
+
+class Response(Protocol):
+    """A response whose head has arrived; its body is read with :meth:`read_chunk`."""
 
     status_code: int
     reason: str
-    headers: list[tuple[bytes, bytes]]
+    headers: list[tuple[str, str]]
     """As received, names in lower case."""
-    body: bytes
-    """As read: up to the end of the chunk that reached ``max_body``; a ``Content-Encoding``
-    the server applied anyway is not undone."""
-    truncated: bool
-    """More body than ``max_body`` was sent (and not read)."""
-    redirect: bool
-    """A redirect status with a ``Location``: the body was not read."""
-    network_stream: NetworkStream
 
-    def header(self, name: bytes) -> str | None:
-        """The value of header ``name`` (lower case), repeated ones joined as httpx does."""
-        values = [value for key, value in self.headers if key == name]
-        if not values:
-            return None
-        joined = b", ".join(values)
-        try:
-            return joined.decode("ascii")
-        except UnicodeDecodeError:
-            try:
-                return joined.decode("utf-8")
-            except UnicodeDecodeError:
-                return joined.decode("iso-8859-1")
+    @property
+    def network_stream(self) -> NetworkStream | None:
+        """The connection (``None`` for a mocked one)."""
+
+    async def read_chunk(self) -> bytes:
+        """The next part of the (still encoded) body; ``b""`` at its end."""
+
+    @property
+    def complete(self) -> bool:
+        """The whole body has been read (or handed out)."""
+
+    def close(self) -> None:
+        """Give the connection back: pooled when the body was read to its end, else dropped
+        with the rest unread. Synchronous, so a cancellation cannot skip it."""
+
+
+class Wire(Protocol):
+    """Sends one request; what :class:`opsdash.httpclient.HttpClient` runs on."""
+
+    async def send(self, request: Request) -> Response:
+        """Send ``request`` and return once the head of its final answer has arrived."""
+
+    async def aclose(self) -> None:
+        """Close every connection."""
 
 
 def make_ssl_context(verify: bool | ssl.SSLContext = True) -> ssl.SSLContext:
@@ -173,36 +284,33 @@ def make_ssl_context(verify: bool | ssl.SSLContext = True) -> ssl.SSLContext:
     return context
 
 
-class NetworkStream:
-    """What httpcore exposes as the ``network_stream`` response extension, reduced to the one
-    method callers use: ``get_extra_info("ssl_object" | "peername" | "sockname" | ...)``."""
-
-    __slots__ = ("_transport",)
-
-    def __init__(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
-
-    def get_extra_info(self, name: str) -> Any:
-        """As :meth:`asyncio.BaseTransport.get_extra_info` (``server_addr`` is the peer)."""
-        if name == "server_addr":
-            name = "peername"
-        return self._transport.get_extra_info(name)
-
-
 class _Connection(asyncio.Protocol):
-    """One HTTP/1.1 connection: h11 parses what the socket delivers into a queue of events."""
+    """One HTTP/1.1 connection; httptools parses what the socket delivers.
+
+    The parser's callbacks fill in the head of the current answer and queue its body; one
+    waiter (the request in flight) is woken when there is something new."""
 
     def __init__(self, origin: Origin) -> None:
         self.origin = origin
-        self.h11 = h11.Connection(h11.CLIENT)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
-        self._events: deque[h11.Event] = deque()
-        self._buffered = 0
-        self._paused = False
+        self._parser = httptools.HttpResponseParser(self)
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        # the answer being parsed
+        self.status_code = 0
+        self._reason: list[bytes] = []
+        self.headers: list[tuple[str, str]] = []
+        self.head_done = False
+        self.message_done = False
+        self.keep_alive = False
+        self._eof_framed = False
+        self._interim = 0
+        self._head_bytes = 0
+        self.body: deque[bytes] = deque()
+        self._buffered = 0
 
     # --- asyncio callbacks ---------------------------------------------------------------
 
@@ -211,11 +319,24 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if not self.head_done:
+            self._head_bytes += len(data)
         try:
-            self.h11.receive_data(data)
-            self._pull_events()
-        except h11.RemoteProtocolError as exc:
-            self._fail(httpx.RemoteProtocolError(f"invalid HTTP response: {exc}"))
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(RemoteProtocolError("invalid HTTP response: unexpected protocol upgrade"))
+            self.abort()
+            return
+        except httptools.HttpParserCallbackError as exc:
+            self._fail(exc.__context__ or RemoteProtocolError("invalid HTTP response"))
+            self.abort()
+            return
+        except httptools.HttpParserError as exc:
+            self._fail(RemoteProtocolError(f"invalid HTTP response: {exc}"))
+            self.abort()
+            return
+        if not self.head_done and self._head_bytes > MAX_HEAD:
+            self._fail(RemoteProtocolError(f"response head larger than {MAX_HEAD} bytes"))
             self.abort()
             return
         if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
@@ -224,42 +345,64 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def eof_received(self) -> bool | None:
-        try:
-            self.h11.receive_data(b"")
-            self._pull_events()
-        except h11.RemoteProtocolError as exc:
-            self._fail(ServerDisconnected(f"server closed the connection mid-response: {exc}"))
+        if self.head_done and not self.message_done and self._eof_framed:
+            self.message_done = True  # a body framed by the end of the connection
+        elif not self.message_done:
+            self._fail(ServerDisconnected("server closed the connection mid-response"))
+        self.closed = True
         self._wake()
         return None  # let asyncio close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if exc is not None:
-            self._fail(httpx.ReadError(str(exc) or type(exc).__name__))
-            assert self._error is not None
-            self._error.__cause__ = exc
+            error = ReadError(str(exc) or type(exc).__name__)
+            error.__cause__ = exc
+            self._fail(error)
         self._wake()
 
-    # --- used by the transport and the body stream ----------------------------------------
+    # --- httptools callbacks -------------------------------------------------------------
 
-    def take_end(self) -> bool:
-        """Consume the end of the message if it is the next event already received."""
-        if self._events and isinstance(self._events[0], h11.EndOfMessage):
-            self._events.popleft()
-            return True
-        return False
+    def on_message_begin(self) -> None:
+        self.status_code = 0
+        self._reason = []
+        self.headers = []
 
-    def _pull_events(self) -> None:
-        while True:
-            event = self.h11.next_event()
-            if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
-            assert isinstance(event, h11.Event)
-            if isinstance(event, h11.Data):
-                self._buffered += len(event.data)
-            self._events.append(event)
-            if isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                return
+    def on_status(self, reason: bytes) -> None:
+        self._reason.append(reason)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= MAX_HEADERS:
+            raise RemoteProtocolError(f"more than {MAX_HEADERS} response headers")
+        self.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            self._interim += 1
+            if self._interim > MAX_INTERIM:
+                raise RemoteProtocolError(f"more than {MAX_INTERIM} interim (1xx) responses")
+            return
+        self.status_code = status
+        self.head_done = True
+        framed = any(name in ("content-length", "transfer-encoding") for name, _ in self.headers)
+        self._eof_framed = not framed and status not in (204, 304)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self._buffered += len(body)
+
+    def on_message_complete(self) -> None:
+        if not self.head_done:
+            return  # the end of an interim answer
+        self.keep_alive = self._parser.should_keep_alive()
+        self.message_done = True
+
+    # --- used by the transport and the response -------------------------------------------
+
+    @property
+    def reason(self) -> str:
+        return b"".join(self._reason).decode("latin-1")
 
     def _fail(self, error: BaseException) -> None:
         if self._error is None:
@@ -270,45 +413,50 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next_event(self) -> h11.Event:
-        """The next parsed event; raises when the connection broke first."""
-        while not self._events:
-            if self._error is not None:
-                raise self._error
-            if self.closed:
-                raise ServerDisconnected("server closed the connection without a full response")
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-        event = self._events.popleft()
-        if isinstance(event, h11.Data):
-            self._buffered -= len(event.data)
-            if self._paused and self._buffered < _LOW_WATER and self.transport is not None:
-                self._paused = False
-                self.transport.resume_reading()
-        return event
+    async def _wait(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self.closed:
+            raise ServerDisconnected("server closed the connection without a full response")
+        self._waiter = asyncio.get_running_loop().create_future()
+        await self._waiter
 
-    def send(self, *events: h11.Event) -> None:
-        """Serialise ``events`` and write them out."""
+    async def wait_head(self) -> None:
+        while not self.head_done:
+            await self._wait()
+
+    async def next_chunk(self) -> bytes:
+        while True:
+            if self.body:
+                chunk = self.body.popleft()
+                self._buffered -= len(chunk)
+                if self._paused and self._buffered < _LOW_WATER and self.transport is not None:
+                    self._paused = False
+                    self.transport.resume_reading()
+                return chunk
+            if self.message_done:
+                return b""
+            await self._wait()
+
+    def send(self, data: bytes) -> None:
         assert self.transport is not None
-        data = b"".join(self.h11.send(event) or b"" for event in events)
         self.transport.write(data)
 
-    def send_head(self, head: bytes, request: h11.Request) -> None:
-        """Write a bodiless request serialised by :func:`serialize_head`; h11 is told only
-        ``request`` (what it needs to frame the response and decide on keep-alive)."""
-        assert self.transport is not None
-        self.h11.send(request)
-        self.h11.send(_END)
-        self.transport.write(head)
+    def start_next(self) -> None:
+        """Ready for the next request on this connection."""
+        self.head_done = self.message_done = False
+        self._interim = self._head_bytes = 0
+        self.status_code = 0
+        self.headers = []
 
     @property
     def reusable(self) -> bool:
-        """True when both sides finished a message and the connection may carry another."""
         return (
             not self.closed
             and self._error is None
-            and self.h11.our_state is h11.DONE
-            and self.h11.their_state is h11.DONE
+            and self.message_done
+            and self.keep_alive
+            and not self.body
         )
 
     def abort(self) -> None:
@@ -318,30 +466,37 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
 
-class _Body(httpx.AsyncByteStream):
-    """A response body read from a connection; closing it returns or drops the connection."""
+class _Answer:
+    """:class:`Response` over a pooled connection."""
+
+    __slots__ = ("_connection", "_pool", "headers", "reason", "status_code")
 
     def __init__(self, pool: LeanTransport, connection: _Connection) -> None:
         self._pool = pool
         self._connection = connection
-        self._done = False
+        self.status_code = connection.status_code
+        self.reason = connection.reason
+        self.headers = connection.headers
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    @property
+    def network_stream(self) -> NetworkStream:
+        return NetworkStream(self._connection.transport)
+
+    async def read_chunk(self) -> bytes:
+        return await self._connection.next_chunk()
+
+    @property
+    def complete(self) -> bool:
         connection = self._connection
-        while not self._done:
-            event = await connection.next_event()
-            if isinstance(event, h11.Data):
-                yield bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                self._done = True
+        return connection.message_done and not connection.body
 
-    async def aclose(self) -> None:
-        # Synchronous on purpose: nothing here can be interrupted by a cancellation.
-        self._pool.release(self._connection, complete=self._done)
+    def close(self) -> None:
+        self._pool.release(self._connection)
 
 
-class LeanTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 over asyncio with a small keep-alive pool per origin.
+class LeanTransport:
+    """HTTP/1.1 over asyncio with a small keep-alive pool per origin: the production
+    :class:`Wire`.
 
     ``max_connections`` bounds the requests in flight (a request waits for a slot, under its
     caller's deadline); ``max_keepalive`` bounds idle connections kept for reuse, at most
@@ -367,6 +522,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._idle: OrderedDict[Origin, list[_Connection]] = OrderedDict()
         self._idle_count = 0
         self._active: set[_Connection] = set()
+        self.connections_opened = 0
+        """Connections made so far (a benchmark's reuse figure)."""
+        self.requests_sent = 0
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -375,103 +533,36 @@ class LeanTransport(httpx.AsyncBaseTransport):
             self._ssl_context = make_ssl_context(self._verify)
         return self._ssl_context
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` and return the response with its body still to be read."""
-        origin = request_origin(request.url)
-        body = b"" if request.method in ("GET", "HEAD") else await request.aread()
-        if body:
-            event = h11.Request(
-                method=request.method, target=request.url.raw_path, headers=request.headers.raw
-            )
-            connection, response = await self._open(origin, b"", event, body)
-        else:
-            head, event = serialize_head(
-                request.method.encode("ascii"), request.url.raw_path, request.headers.raw
-            )
-            connection, response = await self._open(origin, head, event, b"")
-        assert connection.transport is not None
-        return httpx.Response(
-            response.status_code,
-            headers=list(response.headers),
-            stream=_Body(self, connection),
-            extensions={
-                "http_version": b"HTTP/" + response.http_version,
-                "reason_phrase": bytes(response.reason),
-                "network_stream": NetworkStream(connection.transport),
-            },
-        )
+    async def send(self, request: Request) -> Response:
+        """Take a slot and a connection, send ``request``, wait for the head of the answer.
 
-    async def fetch(self, prepared: PreparedGet, max_body: int) -> Fetched:
-        """GET ``prepared`` and read at most ``max_body`` bytes of the answer.
-
-        The direct path of the HTTP probe: no :class:`httpx.Request`/:class:`httpx.Response`
-        is built, which costs more than the rest of a probe. A redirect's body is not read
-        (``Fetched.redirect`` is true; following it is the caller's business); an unread rest
-        drops the connection. Errors are those of :meth:`handle_async_request`.
+        The response owns the slot and the connection afterwards and gives both back when
+        closed; on error they are given back here.
         """
-        connection, response = await self._open(prepared.origin, prepared.head, prepared.event, b"")
-        complete = False
-        try:
-            assert connection.transport is not None
-            # (Iterating h11's Headers goes through Sequence.__getitem__, one call per item.)
-            headers = [(name.lower(), value) for name, value in response.headers.raw_items()]
-            status = response.status_code
-            redirect = status in _REDIRECTS and any(name == b"location" for name, _ in headers)
-            chunks: list[bytes] = []
-            size = 0
-            truncated = False
-            while not redirect:
-                event = await connection.next_event()
-                if type(event) is h11.Data:
-                    chunks.append(bytes(event.data))
-                    size += len(event.data)
-                    if size >= max_body:
-                        # A body of exactly max_body bytes is whole only if its end came with it.
-                        complete = size == max_body and connection.take_end()
-                        truncated = not complete
-                        break
-                else:  # EndOfMessage or ConnectionClosed
-                    complete = True
-                    break
-            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            return Fetched(
-                status_code=status,
-                reason=bytes(response.reason).decode("ascii", errors="ignore"),
-                headers=headers,
-                body=body,
-                truncated=truncated,
-                redirect=redirect,
-                network_stream=NetworkStream(connection.transport),
-            )
-        finally:
-            # Synchronous: a cancellation cannot leave the connection or its slot behind.
-            self.release(connection, complete=complete)
-
-    async def _open(
-        self, origin: Origin, head: bytes, event: h11.Request, body: bytes
-    ) -> tuple[_Connection, h11.Response]:
-        """Take a slot and a connection, send the request, wait for the response's head.
-
-        The caller owns the slot and the connection afterwards and gives both back with
-        :meth:`release`; on error they are given back here.
-        """
+        origin = request.url.origin
+        data = request.head + request.body if request.body else request.head
         await self._slots.acquire()
+        self.requests_sent += 1
         try:
             reused = self._take_idle(origin)
-            connection = reused or await self._connect(origin)
+            connection = reused or await self._connect(request.url)
             self._active.add(connection)
             try:
                 try:
-                    return connection, await self._roundtrip(connection, head, event, body)
-                except (ServerDisconnected, httpx.ReadError):
+                    connection.send(data)
+                    await connection.wait_head()
+                    return _Answer(self, connection)
+                except (ServerDisconnected, ReadError):
                     if reused is None:
                         raise
                 # The server closed an idle connection as we reused it: once more on a fresh one.
                 self._active.discard(connection)
                 connection.abort()
-                connection = await self._connect(origin)
+                connection = await self._connect(request.url)
                 self._active.add(connection)
-                return connection, await self._roundtrip(connection, head, event, body)
+                connection.send(data)
+                await connection.wait_head()
+                return _Answer(self, connection)
             except BaseException:
                 self._active.discard(connection)
                 connection.abort()
@@ -480,38 +571,27 @@ class LeanTransport(httpx.AsyncBaseTransport):
             self._slots.release()
             raise
 
-    @staticmethod
-    async def _roundtrip(
-        connection: _Connection, head: bytes, event: h11.Request, body: bytes
-    ) -> h11.Response:
-        if head:
-            connection.send_head(head, event)
-        else:
-            connection.send(event, h11.Data(data=body), _END)
-        while True:
-            answer = await connection.next_event()
-            if type(answer) is h11.Response:
-                return answer
-            # 1xx informational answers (100 Continue, 103 Early Hints) precede the real one.
-
-    async def _connect(self, origin: Origin) -> _Connection:
-        scheme, host, port = origin
-        tls = scheme == b"https"
+    async def _connect(self, url: Url) -> _Connection:
+        tls = url.scheme == "https"
         loop = asyncio.get_running_loop()
+        origin = url.origin
         try:
             _, connection = await loop.create_connection(
                 lambda: _Connection(origin),
-                host,
-                port,
+                url.host,
+                url.port,
                 ssl=self.ssl_context if tls else None,
-                server_hostname=host if tls else None,
+                server_hostname=url.host if tls else None,
             )
         except OSError as exc:  # refused, DNS (gaierror), TLS (SSLError), unreachable
-            raise httpx.ConnectError(_reason(exc)) from exc
+            raise ConnectError(_reason(exc)) from exc
+        self.connections_opened += 1
         return connection
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         connections = self._idle.get(origin)
+        if not connections:
+            return None
         now = time.monotonic()
         while connections:
             connection = connections.pop()
@@ -519,24 +599,27 @@ class LeanTransport(httpx.AsyncBaseTransport):
             if not connections:
                 del self._idle[origin]
             if not connection.closed and now - connection.idle_since < self._expiry:
+                connection.start_next()
                 return connection
             connection.abort()
         return None
 
-    def release(self, connection: _Connection, *, complete: bool) -> None:
-        """Called when a response is closed: pool the connection if it can carry another
-        request, else drop it (unread body included)."""
+    def release(self, connection: _Connection) -> None:
+        """Pool ``connection`` if it can carry another request, else drop it (unread body
+        included)."""
         if connection not in self._active:
             return  # closed twice
         self._active.discard(connection)
         self._slots.release()
-        if not (complete and connection.reusable):
+        if not connection.reusable:
             connection.abort()
             return
-        connection.h11.start_next_cycle()
         connection.idle_since = time.monotonic()
-        connections = self._idle.setdefault(connection.origin, [])
-        self._idle.move_to_end(connection.origin)
+        connections = self._idle.get(connection.origin)
+        if connections is None:
+            connections = self._idle[connection.origin] = []
+        else:
+            self._idle.move_to_end(connection.origin)
         connections.append(connection)
         self._idle_count += 1
         if len(connections) > self._max_per_origin:

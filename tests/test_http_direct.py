@@ -1,6 +1,7 @@
-"""The HTTP probe's direct path (straight through LeanTransport, no httpx Request/Response)
-against the client path (httpx's own transport), over real loopback sockets; and the round's
-start order, which lets a service's second check reuse its first one's connection."""
+"""The one HTTP path over its two wires: the production one (LeanTransport) and an injected
+httpx transport (how respx/MockTransport tests run), over real loopback sockets, judge alike;
+and the round's start order, which lets a service's second check reuse its first one's
+connection."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ import httpx
 
 from opsdash.engine import run_round, spread
 from opsdash.harness import run_probe
+from opsdash.httpclient import HttpClient
 from opsdash.plan import build_plan
 from opsdash.registry.model import Registry
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType, Observation
 from opsdash.status import Status
-from opsdash.transport import LeanTransport, prepare_get
+from opsdash.transport import LeanTransport
 from tests import adversarial
 from tests.helpers import spec
 
@@ -38,8 +40,8 @@ def _registry(urls: dict[str, str], **service: Any) -> Registry:
 async def _health(url: str, transport: httpx.AsyncBaseTransport | None, **service: Any) -> Any:
     (health, _) = build_plan(_registry({"svc": url}, **service))
     async with Resources(http_transport=transport) as resources:
-        # LeanTransport (production) takes the direct path; any other goes through the client.
-        assert (resources.lean_transport() is None) == (transport is not None)
+        # The same client runs over either wire.
+        assert isinstance(resources.http().wire, LeanTransport) == (transport is None)
         return await run_probe(health, resources)
 
 
@@ -181,17 +183,15 @@ async def _two_chunks(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 
 async def test_a_body_cut_exactly_at_the_cap_is_flagged_and_an_exact_one_is_whole() -> None:
     async with adversarial.serve(_two_chunks) as chunked:
-        fetched = await LeanTransport().fetch(
-            prepare_get(httpx.URL(f"{chunked.url}/health"), httpx.Headers()), 4
-        )
+        fetched = await HttpClient(LeanTransport()).get(f"{chunked.url}/health", max_body=4)
     assert (fetched.body, fetched.truncated) == (b"abcd", True)
 
     exact = adversarial.fixed(200, "OK", b"abcd", {"Content-Type": "text/plain"})
     async with adversarial.serve(exact) as server:
-        transport = LeanTransport()
-        url = httpx.URL(f"{server.url}/health")
-        first = await transport.fetch(prepare_get(url, httpx.Headers()), 4)
-        second = await transport.fetch(prepare_get(url, httpx.Headers()), 4)
+        client = HttpClient(LeanTransport())
+        url = f"{server.url}/health"
+        first = await client.get(url, max_body=4)
+        second = await client.get(url, max_body=4)
     assert (first.body, first.truncated, second.body) == (b"abcd", False, b"abcd")
     assert server.connections == 1  # whole, so its connection was kept for the next request
 

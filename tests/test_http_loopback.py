@@ -13,11 +13,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import trustme
 
 from opsdash.harness import run_probe
+from opsdash.httpclient import HttpClient
 from opsdash.plan import build_plan
 from opsdash.registry.model import Registry
 from opsdash.resources import Resources
@@ -328,5 +328,5 @@ async def test_plain_http_spoken_to_a_tls_port_is_a_tls_error() -> None:
 
 def test_transport_is_the_production_one() -> None:
     client = Resources().http()
-    assert isinstance(client._transport, LeanTransport)
-    assert isinstance(client, httpx.AsyncClient)
+    assert isinstance(client, HttpClient)
+    assert isinstance(client.wire, LeanTransport)

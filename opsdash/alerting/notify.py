@@ -12,15 +12,17 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from opsdash.errors import classify
+from opsdash.httpclient import HttpClient, HttpxWire
 from opsdash.redact import Redactor, header_secrets, url_secrets
 from opsdash.registry.model import AlertTarget, AppriseTarget, SlackTarget, WebhookTarget
 from opsdash.resources import USER_AGENT
+from opsdash.transport import LeanTransport, Request, Response, Wire
 
 _BACKOFF_BASE = 0.25
 _BACKOFF_CAP = 2.0
+_ANSWER_CAP = 64 * 1024
+"""Bytes of a target's answer read (nothing in it is judged but the status)."""
 
 
 class DeliveryError(Exception):
@@ -64,7 +66,7 @@ def _secrets(target: AlertTarget) -> Redactor:
 
 
 async def _post(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     url: str,
     body: Mapping[str, Any],
     *,
@@ -72,9 +74,9 @@ async def _post(
     timeout: float,
 ) -> None:
     async with asyncio.timeout(timeout):
-        response = await client.post(url, json=body, headers=dict(headers))
-    if not response.is_success:
-        raise DeliveryError(f"answered {response.status_code} {response.reason_phrase}")
+        answer = await client.post(url, json=body, headers=headers, max_body=_ANSWER_CAP)
+    if not answer.is_success:
+        raise DeliveryError(f"answered {answer.status_code} {answer.reason}".strip())
 
 
 async def _apprise(target: AppriseTarget, payload: Mapping[str, Any]) -> None:
@@ -97,7 +99,7 @@ async def _apprise(target: AppriseTarget, payload: Mapping[str, Any]) -> None:
         raise DeliveryError("apprise could not deliver to every URL")
 
 
-async def _once(client: httpx.AsyncClient, target: AlertTarget, payload: Mapping[str, Any]) -> None:
+async def _once(client: HttpClient, target: AlertTarget, payload: Mapping[str, Any]) -> None:
     if isinstance(target, WebhookTarget):
         await _post(client, target.url, payload, headers=target.headers, timeout=target.timeout)
     elif isinstance(target, SlackTarget):
@@ -107,9 +109,7 @@ async def _once(client: httpx.AsyncClient, target: AlertTarget, payload: Mapping
         await _apprise(target, payload)
 
 
-async def deliver(
-    client: httpx.AsyncClient, target: AlertTarget, payload: Mapping[str, Any]
-) -> None:
+async def deliver(client: HttpClient, target: AlertTarget, payload: Mapping[str, Any]) -> None:
     """Send ``payload`` to ``target``, retrying ``retries`` times; raise :class:`DeliveryError`
     (with a message free of URLs and tokens) when every attempt failed."""
     attempts = 1 + (0 if isinstance(target, AppriseTarget) else target.retries)
@@ -132,14 +132,49 @@ async def deliver(
     raise DeliveryError(redact(f"{reason} ({attempts} {noun})"))
 
 
-def make_client() -> httpx.AsyncClient:
-    """The HTTP client for deliveries (deadlines are per attempt, in :func:`deliver`).
+def make_client() -> HttpClient:
+    """The HTTP client for deliveries (deadlines are per attempt, in :func:`deliver`): the
+    same bounded client as the probes', redirects not followed.
 
     Unlike the probes' client it honours ``HTTPS_PROXY``/``NO_PROXY``: chat and paging
     services are outside the platform, often behind a corporate proxy."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(None),
-        headers={"User-Agent": USER_AGENT},
-        trust_env=True,
-        follow_redirects=False,
-    )
+    return HttpClient(_DeliveryWire(), headers={"User-Agent": USER_AGENT}, max_redirects=0)
+
+
+class _DeliveryWire:
+    """Direct connections, or httpx's transport through the proxy the environment names for
+    a target (the client above, with its caps, is the same either way)."""
+
+    def __init__(self) -> None:
+        self._direct: LeanTransport | None = None
+        self._proxied: dict[str, Wire] = {}
+
+    async def send(self, request: Request) -> Response:
+        return await self._wire(request).send(request)
+
+    def _wire(self, request: Request) -> Wire:
+        import urllib.request
+
+        getproxies_environment = urllib.request.getproxies_environment
+        proxy_bypass_environment = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+
+        proxies = getproxies_environment()
+        proxy = proxies.get(request.url.scheme) or proxies.get("all")
+        if proxy and not proxy_bypass_environment(request.url.host, proxies):
+            wire = self._proxied.get(proxy)
+            if wire is None:
+                import httpx
+
+                transport = httpx.AsyncHTTPTransport(proxy=proxy, trust_env=False)
+                wire = self._proxied[proxy] = HttpxWire(transport)
+            return wire
+        if self._direct is None:
+            self._direct = LeanTransport(max_connections=16, max_keepalive=8)
+        return self._direct
+
+    async def aclose(self) -> None:
+        wires: list[Wire] = [*self._proxied.values()]
+        if self._direct is not None:
+            wires.append(self._direct)
+        for wire in wires:
+            await wire.aclose()

@@ -3,10 +3,9 @@
 The harness owns the deadline (connect + TLS + request + body all fall under it), so this
 module only makes the call. What it guarantees on top:
 
-- the body is read up to ``max_body`` bytes and the rest is never read: the response is closed
-  (its connection dropped) instead of drained;
-- redirects are followed here, one hop at a time, up to the client's ``max_redirects``, so that
-  a redirect's own body is never read either (httpx reads it whole when it follows redirects);
+- the call goes through the process's one HTTP client (:mod:`opsdash.httpclient`): the body
+  is read up to ``max_body`` decoded bytes and the rest never read; redirects are followed one
+  hop at a time up to ``max_redirects``, their bodies unread;
 - a recognised health body (:mod:`opsdash.probes.health_bodies`) gives the verdict of a 2xx and
   names the failing dependencies of any answer;
 - for ``https://``, the certificate's expiry is judged against the registry's ``cert_expiry``,
@@ -21,14 +20,12 @@ Summaries, for an on-call reader: ``200 OK``, ``200 OK: cache degraded``,
 from __future__ import annotations
 
 import ssl
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from opsdash.errors import verify_reason
+from opsdash.httpclient import Answer, RedirectError
 from opsdash.probe_plan import Planned, bind, join_url
 from opsdash.probes import health_bodies, tls
 from opsdash.redact import redact_url
@@ -36,7 +33,7 @@ from opsdash.registry.model import Registry, RemainingThresholds, Service
 from opsdash.resources import Resources
 from opsdash.results import ErrorType, Observation, ProbeFailure
 from opsdash.status import Status, worst
-from opsdash.transport import LeanTransport, PreparedGet, prepare_get
+from opsdash.transport import parse_url
 
 BODY_EXCERPT = 300
 """Characters of an unrecognised body kept in ``details.body``."""
@@ -88,177 +85,48 @@ def plan(name: str, service: Service, registry: Registry) -> Iterator[Planned]:
 
 async def probe_http(resources: Resources, target: HttpTarget) -> Observation:
     """GET the endpoint and judge status code, body and certificate."""
+    return judge(await _fetch(resources, target), target)
+
+
+async def _fetch(resources: Resources, target: HttpTarget) -> _Answer:
+    """GET ``target`` through the one HTTP client (redirects followed there, their bodies
+    unread; the body capped on its decoded size)."""
     client = resources.http(verify=target.verify)
-    transport = resources.lean_transport(verify=target.verify)
-    if transport is None:
-        return judge(await _fetch(client, target), target)
-    answer = await _fetch_direct(resources, transport, target)
-    if isinstance(answer, httpx.URL):  # a redirect: follow it from where it points
-        answer = await _fetch(client, target, start=answer)
-    return judge(answer, target)
-
-
-async def _fetch_direct(
-    resources: Resources, transport: LeanTransport, target: HttpTarget
-) -> _Answer | httpx.URL:
-    """The first hop straight through the production transport, the request serialised once
-    per process: httpx's request and response objects cost more CPU than the rest of a probe.
-    For a redirect (its body unread), the URL it points to: the caller follows it through the
-    client, which words the next request as httpx does (headers dropped across origins...)."""
-
-    headers_key = tuple(target.headers.items())
-
-    def merge_headers() -> httpx.Headers:
-        # As AsyncClient.build_request merges them (the client's cookie jar aside: a probe
-        # carries no cookies from one round to the next).
-        merged = httpx.Headers(resources.http(verify=target.verify).headers)
-        merged.update(target.headers)
-        return merged
-
-    def prepare() -> PreparedGet:
-        headers = resources.memo(("http-headers", target.verify, headers_key), merge_headers)
-        return prepare_get(httpx.URL(target.url), headers)
-
-    prepared = resources.memo(("http-get", target.verify, target.url, headers_key), prepare)
     try:
-        fetched = await transport.fetch(prepared, target.max_body)
-    except (httpx.TransportError, ssl.SSLError) as exc:
+        answer = await client.get(target.url, headers=target.headers, max_body=target.max_body)
+    except RedirectError as exc:
+        raise ProbeFailure(ErrorType.PROTOCOL, str(exc)) from None
+    except Exception as exc:  # the transport's errors (or an injected one's), TLS among them
         ssl_error = tls.find_ssl_error(exc)
         if ssl_error is not None:
-            raise await _tls_failure(prepared.url, ssl_error) from exc
+            raise await _tls_failure(target.url, ssl_error) from exc
         raise
-    if fetched.redirect:
-        location = prepared.url.join(fetched.header(b"location") or "")
-        if location.scheme not in ("http", "https"):  # the server's fault, not the registry's
-            shown = redact_url(str(location))
-            raise ProbeFailure(ErrorType.PROTOCOL, f"redirect to an unsupported URL: {shown}")
-        return location
-    body, truncated = _decoded(
-        fetched.body, fetched.truncated, fetched.header(b"content-encoding"), target.max_body
-    )
-    certificate = None
-    if prepared.origin[0] == b"https":
-        certificate = tls.from_ssl_object(fetched.network_stream.get_extra_info("ssl_object"))
     return _Answer(
-        status_code=fetched.status_code,
-        reason=fetched.reason,
-        content_type=fetched.header(b"content-type"),
-        body=body,
-        truncated=truncated,
-        redirects=0,
-        certificate=certificate,
+        status_code=answer.status_code,
+        reason=answer.reason,
+        content_type=answer.header("content-type"),
+        body=answer.body,
+        truncated=answer.truncated,
+        redirects=answer.redirects,
+        certificate=_certificate(answer),
     )
 
 
-async def _fetch(
-    client: httpx.AsyncClient, target: HttpTarget, *, start: httpx.URL | None = None
-) -> _Answer:
-    """GET ``target`` through the client, following redirects one hop at a time. ``start``: the
-    first hop was already made (directly) and redirected there."""
-    first = httpx.URL(target.url)
-    visited = {first}
-    redirects = 0
-    headers = target.headers
-    if start is not None:
-        redirects = 1
-        if start in visited:
-            raise ProbeFailure(ErrorType.PROTOCOL, "redirect loop (after 1 redirects)")
-        visited.add(start)
-        if (start.scheme, start.host, start.port) != (first.scheme, first.host, first.port):
-            # As httpx does across origins: credentials stay with the origin they were for.
-            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-    request = client.build_request("GET", start or first, headers=headers or None)
-    while True:
-        try:
-            response = await client.send(request, stream=True, follow_redirects=False)
-        except (httpx.TransportError, ssl.SSLError) as exc:
-            ssl_error = tls.find_ssl_error(exc)
-            if ssl_error is not None:
-                raise await _tls_failure(request.url, ssl_error) from exc
-            raise
-        try:
-            next_request = response.next_request
-            if next_request is not None:
-                redirects += 1
-                if next_request.url in visited:
-                    raise ProbeFailure(
-                        ErrorType.PROTOCOL, f"redirect loop (after {redirects} redirects)"
-                    )
-                if redirects > client.max_redirects:
-                    raise ProbeFailure(
-                        ErrorType.PROTOCOL, f"too many redirects (more than {client.max_redirects})"
-                    )
-                visited.add(next_request.url)
-                request = next_request
-                continue
-            body, truncated = await _read_capped(response, target.max_body)
-            return _Answer(
-                status_code=response.status_code,
-                reason=response.reason_phrase,
-                content_type=response.headers.get("content-type"),
-                body=body,
-                truncated=truncated,
-                redirects=redirects,
-                certificate=_certificate(response),
-            )
-        finally:
-            # Closing an unfinished response drops its connection: the rest is never read.
-            await response.aclose()
-
-
-async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes of the body (decompressed if the server compressed it anyway),
-    and whether there was more."""
-    try:
-        # A response built in memory (a mocked transport) is read and decoded already.
-        content = response.content
-    except httpx.ResponseNotRead:
-        pass
-    else:
-        return content[:limit], len(content) > limit
-    chunks: list[bytes] = []
-    size = 0
-    truncated = False
-    async for chunk in response.aiter_raw():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
-            # exactly ``limit`` bytes are the whole body only if the server said so
-            truncated = size > limit or response.headers.get("content-length") != str(size)
-            break
-    return _decoded(b"".join(chunks), truncated, response.headers.get("content-encoding"), limit)
-
-
-def _decoded(body: bytes, truncated: bool, encoding: str | None, limit: int) -> tuple[bytes, bool]:
-    """``body`` as read (capped), inflated when the server compressed it anyway (we ask for
-    identity), to at most ``limit`` bytes; and whether there was more."""
-    if encoding is not None and encoding.strip().lower() in ("gzip", "deflate"):
-        try:
-            inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
-            inflated = inflater.decompress(body, limit)
-            return inflated, truncated or bool(inflater.unconsumed_tail)
-        except zlib.error:
-            return body[:limit], truncated
-    return body[:limit], truncated
-
-
-def _certificate(response: httpx.Response) -> tls.Certificate | None:
-    if response.url.scheme != "https":
+def _certificate(answer: Answer) -> tls.Certificate | None:
+    if answer.url.scheme != "https" or answer.network_stream is None:
         return None
-    stream = response.extensions.get("network_stream")
-    if stream is None:  # a mocked transport
-        return None
-    return tls.from_ssl_object(stream.get_extra_info("ssl_object"))
+    ssl_object = answer.network_stream.get_extra_info("ssl_object")
+    return None if ssl_object is None else tls.from_ssl_object(ssl_object)
 
 
-async def _tls_failure(url: httpx.URL, error: ssl.SSLError) -> ProbeFailure:
+async def _tls_failure(url: str, error: ssl.SSLError) -> ProbeFailure:
     """A TLS failure worded with its reason and, when verification failed, the certificate."""
     reason = verify_reason(error)
     details: dict[str, Any] = {"tls_error": reason}
     message = f"TLS error: {reason}"
     if isinstance(error, ssl.SSLCertVerificationError):
-        port = url.port or 443
-        certificate = await tls.fetch_unverified(url.host, port)
+        parsed = parse_url(url)
+        certificate = await tls.fetch_unverified(parsed.host, parsed.port)
         if certificate is not None:
             message += f" (issuer {certificate.issuer}; subject {certificate.subject})"
             details.update(certificate.details())

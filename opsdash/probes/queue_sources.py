@@ -18,8 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
-
+from opsdash.httpclient import HttpClient
 from opsdash.registry.model import MongoDatastore, PostgresDatastore, RedisDatastore, Registry
 from opsdash.results import ErrorType, ProbeFailure
 
@@ -47,7 +46,7 @@ class Body:
 
 
 async def fetch(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     url: str,
     *,
     max_body: int,
@@ -55,29 +54,24 @@ async def fetch(
     auth: tuple[str, str] | None = None,
     what: str = "answer",
 ) -> Body:
-    """GET ``url`` and read at most ``max_body`` bytes of it.
+    """GET ``url`` through the one HTTP client and read at most ``max_body`` decoded bytes.
 
     Non-2xx answers raise :class:`ProbeFailure`: 401/403 as ``auth``, 404 as ``config`` (the
     registry names something that is not there), others as ``protocol``. A body over the cap
     is :class:`Unjudgeable`: reading on would let one endpoint eat the process's memory.
     """
-    async with client.stream("GET", url, headers=dict(headers or {}), auth=auth) as response:
-        code = response.status_code
-        if not 200 <= code < 300:
-            reason = f"{code} {response.reason_phrase}".strip()
-            if code in (401, 403):
-                raise ProbeFailure(ErrorType.AUTH, f"{reason}: credentials refused")
-            if code == 404:
-                raise ProbeFailure(ErrorType.CONFIG, f"{reason}: no {what} at this URL")
-            raise ProbeFailure(ErrorType.PROTOCOL, f"{reason} instead of the {what}")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_body:
-                raise Unjudgeable(f"{what} larger than {max_body} bytes; not read")
-            chunks.append(chunk)
-        return Body(code, response.headers.get("content-type", ""), b"".join(chunks))
+    answer = await client.get(url, max_body=max_body, headers=headers, auth=auth)
+    code = answer.status_code
+    if not 200 <= code < 300:
+        reason = f"{code} {answer.reason}".strip()
+        if code in (401, 403):
+            raise ProbeFailure(ErrorType.AUTH, f"{reason}: credentials refused")
+        if code == 404:
+            raise ProbeFailure(ErrorType.CONFIG, f"{reason}: no {what} at this URL")
+        raise ProbeFailure(ErrorType.PROTOCOL, f"{reason} instead of the {what}")
+    if answer.truncated:
+        raise Unjudgeable(f"{what} larger than {max_body} bytes; not read")
+    return Body(code, answer.header("content-type") or "", answer.body)
 
 
 def parse_json(body: Body, what: str = "answer") -> Any:
