@@ -7,9 +7,10 @@ produced (exception messages love to quote a DSN).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -53,6 +54,9 @@ def url_secrets(url: str) -> list[str]:
         return secrets
     if password:
         secrets.append(password)
+        # Sent as Basic auth (opsdash.httpclient): a server echoing its header leaks this form.
+        credentials = f"{unquote(parts.username or '')}:{unquote(password)}".encode()
+        secrets.append(base64.b64encode(credentials).decode("ascii"))
     for name, value in parse_qsl(parts.query):
         if value and any(marker in name.lower() for marker in _SECRET_PARAMS):
             secrets.append(value)

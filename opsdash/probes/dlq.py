@@ -44,7 +44,7 @@ from opsdash.probes.queue_sources import (
     fetch,
     figure,
     human_duration,
-    parse_json,
+    load_json,
     redis_error,
     registry_datastore,
     text,
@@ -328,7 +328,7 @@ def _rabbitmq_reader(dlq: RabbitmqDlq, url: str, max_body: int) -> Reader:
             auth=(dlq.username, dlq.password),
             what=f"queue {dlq.queue!r} in vhost {dlq.vhost!r}",
         )
-        doc = parse_json(body, "RabbitMQ's answer")
+        doc = await load_json(body, "RabbitMQ's answer")
         if not isinstance(doc, Mapping):
             raise Unjudgeable("RabbitMQ's answer is not a queue object")
         if "messages" not in doc:
@@ -442,7 +442,7 @@ def _http_json_reader(dlq: HttpJsonDlq, max_body: int) -> Reader:
         body = await fetch(
             resources.http(), dlq.url, max_body=max_body, headers=dlq.headers, what="JSON"
         )
-        value = as_number(dotted(parse_json(body), dlq.path), dlq.path)
+        value = as_number(dotted(await load_json(body), dlq.path), dlq.path)
         if value < 0 or not value.is_integer():
             raise Unjudgeable(f"{dlq.path} is {figure(value)}, not a count")
         return Reading(int(value))

@@ -26,6 +26,7 @@ from typing import Any
 
 from opsdash.errors import verify_reason
 from opsdash.httpclient import Answer, RedirectError
+from opsdash.offload import parse_off_loop
 from opsdash.probe_plan import Planned, bind, join_url
 from opsdash.probes import health_bodies, tls
 from opsdash.redact import redact_url
@@ -85,7 +86,9 @@ def plan(name: str, service: Service, registry: Registry) -> Iterator[Planned]:
 
 async def probe_http(resources: Resources, target: HttpTarget) -> Observation:
     """GET the endpoint and judge status code, body and certificate."""
-    return judge(await _fetch(resources, target), target)
+    answer = await _fetch(resources, target)
+    # A large body (max_body raised) may take milliseconds to parse: off the loop then.
+    return await parse_off_loop(len(answer.body), judge, answer, target)
 
 
 async def _fetch(resources: Resources, target: HttpTarget) -> _Answer:

@@ -83,6 +83,13 @@ def parse_json(body: Body, what: str = "answer") -> Any:
         raise Unjudgeable(f"{what} is not JSON: {snippet!r}") from None
 
 
+async def load_json(body: Body, what: str = "answer") -> Any:
+    """:func:`parse_json`, off the event loop when the body is large."""
+    from opsdash.offload import parse_off_loop
+
+    return await parse_off_loop(len(body.content), parse_json, body, what)
+
+
 def dotted(document: Any, path: str) -> Any:
     """The value at a dotted ``path`` (``queues.dlq.depth``, ``items.0.count``) in
     ``document``; list items are addressed by index. :class:`Unjudgeable` names the first

@@ -39,7 +39,7 @@ from opsdash.probes.queue_sources import (
     fetch,
     figure,
     human_duration,
-    parse_json,
+    load_json,
     redis_error,
     registry_datastore,
 )
@@ -276,6 +276,7 @@ def _source(metrics: MetricsBase, registry: Registry) -> tuple[Reader, str]:
 
 
 def _prometheus_reader(metrics: PrometheusMetrics) -> Reader:
+    from opsdash.offload import parse_off_loop
     from opsdash.probes.promtext import START_TIME_SERIES, Selector, parse
 
     selectors: dict[str, Selector] = {}
@@ -297,7 +298,10 @@ def _prometheus_reader(metrics: PrometheusMetrics) -> Reader:
             what="metrics page",
         )
         try:
-            exposition = parse(body.text, body.content_type)
+            # A legal page may be 4 MiB, seconds of parsing: off the loop when large.
+            exposition = await parse_off_loop(
+                len(body.content), parse, body.text, body.content_type
+            )
         except ValueError as exc:
             snippet = body.text[:60].strip().replace("\n", " ")
             raise Unjudgeable(f"not a Prometheus metrics page ({exc}): {snippet!r}") from None
@@ -336,7 +340,7 @@ def _http_json_reader(metrics: HttpJsonMetrics, max_body: int) -> Reader:
         body = await fetch(
             resources.http(), metrics.url, max_body=max_body, headers=metrics.headers, what="JSON"
         )
-        document = parse_json(body)
+        document = await load_json(body)
         values: dict[str, float | None] = {}
         for name, path in paths.items():
             try:
