@@ -16,6 +16,11 @@ from typing import Any
 
 from opsdash.registry.model import Loc
 
+MAX_NESTING = 16
+"""How deeply references may nest in defaults (``${A:-${B:-x}}`` is two): a hostile file with
+thousands of levels must cost a message, not a stack overflow or quadratic time."""
+
+_NESTED_TOO_DEEP = f"references nest deeper than {MAX_NESTING} levels in a default"
 _BODY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?$", re.DOTALL)
 
 
@@ -45,7 +50,11 @@ def _walk(value: Any, loc: Loc, environ: Mapping[str, str], errors: list[tuple[L
 
 
 def _substitute(
-    text: str, loc: Loc, environ: Mapping[str, str], errors: list[tuple[Loc, str]]
+    text: str,
+    loc: Loc,
+    environ: Mapping[str, str],
+    errors: list[tuple[Loc, str]],
+    nesting: int = 1,
 ) -> str:
     """``text`` with its references resolved; a default may itself hold references
     (``${A:-https://${HOST:-localhost}:3001}``), resolved only when the default is used."""
@@ -57,11 +66,14 @@ def _substitute(
             out.append("${")
             position = start + 3
         elif text.startswith("${", start):
-            end = _closing_brace(text, start + 2)
+            end = _closing_brace(text, start + 2, nesting)
+            if end == _TOO_DEEP:
+                errors.append((loc, _NESTED_TOO_DEEP))
+                return ""
             if end is None:
                 errors.append((loc, "expected ${NAME} or ${NAME:-default}; found an unclosed '${'"))
                 return "".join(out)
-            out.append(_resolve(text[start : end + 1], loc, environ, errors))
+            out.append(_resolve(text[start : end + 1], loc, environ, errors, nesting))
             position = end + 1
         else:
             out.append("$")
@@ -70,12 +82,19 @@ def _substitute(
     return "".join(out)
 
 
-def _closing_brace(text: str, index: int) -> int | None:
-    """The index of the ``}`` that closes a reference whose body starts at ``index``."""
+_TOO_DEEP = -1
+
+
+def _closing_brace(text: str, index: int, nesting: int) -> int | None:
+    """The index of the ``}`` that closes a reference (at ``nesting``) whose body starts at
+    ``index``; :data:`_TOO_DEEP` as soon as a reference inside would nest deeper than
+    :data:`MAX_NESTING` (so a hostile string costs a few characters' scan, not its length)."""
     depth = 1
     while index < len(text):
         if text.startswith("${", index):
             depth, index = depth + 1, index + 2
+            if nesting + depth - 1 > MAX_NESTING:
+                return _TOO_DEEP
             continue
         if text[index] == "}":
             depth -= 1
@@ -86,7 +105,11 @@ def _closing_brace(text: str, index: int) -> int | None:
 
 
 def _resolve(
-    reference: str, loc: Loc, environ: Mapping[str, str], errors: list[tuple[Loc, str]]
+    reference: str,
+    loc: Loc,
+    environ: Mapping[str, str],
+    errors: list[tuple[Loc, str]],
+    nesting: int,
 ) -> str:
     """The value of one ``${...}`` reference."""
     match = _BODY.match(reference[2:-1])
@@ -96,7 +119,7 @@ def _resolve(
     name, default = match.group("name"), match.group("default")
     value = environ.get(name)
     if default is not None:
-        return value or _substitute(default, loc, environ, errors)
+        return value or _substitute(default, loc, environ, errors, nesting + 1)
     if value is None:
         message = (
             f"the environment variable {name} is not set "

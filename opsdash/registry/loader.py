@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from opsdash.redact import Redactor, header_secrets, url_secrets
+from opsdash.registry.files import Unreadable, max_file_size, read_bytes
 from opsdash.registry.interpolate import interpolate
 from opsdash.registry.messages import translate
 from opsdash.registry.model import Loc, Registry
@@ -45,12 +46,16 @@ def load_registry(
     """
     environ = os.environ if environ is None else environ
     files = [str(path)]
-    parsed = _read(path, missing=None)
+    try:
+        limit = max_file_size(environ)
+    except ValueError as error:
+        raise RegistryError([Problem(str(path), None, "", str(error))]) from None
+    parsed = _read(path, missing=None, limit=limit)
     problems = list(parsed.problems)
     data, positions = parsed.data, dict(parsed.positions)
     unresolved = list(parsed.unusable)
     if env is not None:
-        overlay_file, overlay = _read_overlay(path, env)
+        overlay_file, overlay = _read_overlay(path, env, limit)
         files.append(overlay_file)
         problems += overlay.problems
         unresolved += overlay.unusable
@@ -153,23 +158,26 @@ def _value_at(data: Any, loc: Loc) -> Any:
     return data
 
 
-def _read(path: Path, *, missing: str | None) -> Parsed:
-    """``path`` parsed; unreadable files become a problem (``missing`` words a missing one)."""
+def _read(path: Path, *, missing: str | None, limit: int) -> Parsed:
+    """``path`` parsed; unreadable files become a problem (``missing`` words a missing one).
+
+    Only a regular file of at most ``limit`` bytes is read (:mod:`opsdash.registry.files`).
+    """
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        content = read_bytes(path, limit=limit)
+        text = content.decode("utf-8")
     except FileNotFoundError:
         return Parsed(None, {}, [Problem(file, None, "", missing or "the file does not exist")])
+    except Unreadable as error:
+        return Parsed(None, {}, [Problem(file, None, "", str(error))])
     except UnicodeDecodeError as error:
         line = error.object[: error.start].count(b"\n") + 1
         return Parsed(None, {}, [Problem(file, line, "", "cannot read the file: not UTF-8 text")])
-    except OSError as error:
-        message = f"cannot read the file: {error.strerror or error}"
-        return Parsed(None, {}, [Problem(file, None, "", message)])
     return parse_yaml(text, file)
 
 
-def _read_overlay(path: Path, env: str) -> tuple[str, Parsed]:
+def _read_overlay(path: Path, env: str, limit: int) -> tuple[str, Parsed]:
     """``config/<env>.yaml`` next to the registry (its display name and content), checked to
     be a mapping."""
     directory = path.parent / "config"
@@ -179,7 +187,7 @@ def _read_overlay(path: Path, env: str) -> tuple[str, Parsed]:
         return str(overlay), Parsed(None, {}, [Problem(str(path), None, "", message)])
     available = ", ".join(sorted(p.stem for p in directory.glob("*.yaml"))) or "none"
     missing = f"no overlay for environment {env!r}: the file does not exist (found: {available})"
-    parsed = _read(overlay, missing=missing)
+    parsed = _read(overlay, missing=missing, limit=limit)
     if parsed.data is not None and not isinstance(parsed.data, dict):
         line = parsed.positions[()].line
         message = "expected a mapping of registry keys to override"

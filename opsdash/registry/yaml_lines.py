@@ -9,6 +9,7 @@ safe constructor, and every key path gets its :class:`~opsdash.registry.problems
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,10 @@ class Parsed:
 class _TooLarge(Exception):
     """The document nests too deeply or expands too far through aliases."""
 
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
 
 @dataclass
 class _Walker:
@@ -58,7 +63,7 @@ class _Walker:
     def value(self, node: Node, loc: Loc) -> Any:
         self.budget -= 1
         if self.budget < 0 or len(loc) > _MAX_DEPTH:
-            raise _TooLarge
+            raise _TooLarge(node.start_mark.line + 1)
         if isinstance(node, MappingNode):
             return self.mapping(node, loc)
         if isinstance(node, SequenceNode):
@@ -123,17 +128,54 @@ def _syntax_problem(error: yaml.YAMLError, file: str) -> Problem:
     return Problem(file, None, "", f"invalid YAML: {error}")
 
 
+# What YAML forbids in a stream (PyYAML's reader says only "special characters are not
+# allowed", at a character offset, from inside the loader's constructor).
+_NOT_PRINTABLE = re.compile(
+    r"[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_CONTROL_NAMES = {0x00: "NUL", 0x1B: "ESC", 0x7F: "DEL", 0x08: "BS", 0x0C: "FF", 0x0B: "VT"}
+
+
+def _unprintable(text: str, file: str) -> Problem | None:
+    """A problem at the first character YAML does not allow (NUL, ESC...), or ``None``."""
+    found = _NOT_PRINTABLE.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    name = f" ({_CONTROL_NAMES[code]})" if code in _CONTROL_NAMES else ""
+    message = (
+        f"character U+{code:04X}{name} at column {column} is not allowed in YAML "
+        "(write it as an escape such as \\x1b inside double quotes, or remove it)"
+    )
+    return Problem(file, line, "", message)
+
+
 def parse_yaml(text: str, file: str) -> Parsed:
     """Parse one YAML document; syntax errors and duplicate keys come back as problems."""
+    unprintable = _unprintable(text, file)
+    if unprintable is not None:
+        return Parsed(None, {}, [unprintable])
     parsed = _parse(text, file, _Loader)
-    if _Loader is not yaml.SafeLoader and parsed.data is None and parsed.problems:
+    if (
+        _Loader is not yaml.SafeLoader
+        and parsed.data is None
+        and parsed.problems
+        and not parsed.problems[0].message.startswith(_TOO_DEEP)
+    ):
         # libyaml's syntax messages are terser ("cannot start any token" for a tab): a broken
         # file is parsed again by the pure-Python parser, whose messages name the character.
-        return _parse(text, file, yaml.SafeLoader)
+        fallback = _parse(text, file, yaml.SafeLoader)
+        return fallback if fallback.problems else parsed
     return parsed
 
 
+_TOO_DEEP = "the document nests deeper than"
+
+
 def _parse(text: str, file: str, loader_class: type[yaml.SafeLoader]) -> Parsed:
+    too_deep = f"{_TOO_DEEP} {_MAX_DEPTH} levels or expands too far"
     loader = loader_class(text)
     try:
         node = loader.get_single_node()
@@ -143,11 +185,17 @@ def _parse(text: str, file: str, loader_class: type[yaml.SafeLoader]) -> Parsed:
         walker.positions[()] = walker.position(node)
         try:
             data = walker.value(node, ())
-        except _TooLarge:
-            message = f"the document nests deeper than {_MAX_DEPTH} levels or expands too far"
-            return Parsed(None, {}, [Problem(file, None, "", message)])
+        except _TooLarge as error:
+            return Parsed(None, {}, [Problem(file, error.line, "", too_deep)])
         return Parsed(data, walker.positions, walker.problems, walker.unusable)
     except yaml.YAMLError as error:
-        return Parsed(None, {}, [_syntax_problem(error, file)])
+        problem = _syntax_problem(error, file)
+        if "maximum nesting depth" in problem.message:  # libyaml's own limit (1,000 levels)
+            problem = Problem(file, problem.line, "", too_deep)
+        return Parsed(None, {}, [problem])
+    except RecursionError:
+        # The pure-Python composer recurses once per level: far past _MAX_DEPTH anyway.
+        line = text.count("\n", 0, loader.get_mark().index) + 1
+        return Parsed(None, {}, [Problem(file, line, "", too_deep)])
     finally:
         loader.dispose()

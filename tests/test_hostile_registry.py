@@ -1,0 +1,148 @@
+"""Hostile registry inputs (issue 11, class 3): every one is a file:line configuration error,
+exit 3 and, with ``--json``, the one opsdash.check/v1 document; none costs more than a bounded
+read (devices, FIFOs, huge files) or a bounded walk (deep nesting, nested references)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from opsdash.cli import main
+from opsdash.registry import RegistryError, load_registry
+from opsdash.registry.files import MAX_FILE_SIZE_ENV
+
+HEAD = "version: 1\nplatform: hostile\n"
+
+
+def check_json(capsys: pytest.CaptureFixture[str], registry: Path, *extra: str) -> str:
+    """``check --json`` on ``registry``: asserts exit 3 and one document; its error message."""
+    code = main(["check", "-r", str(registry), "--json", *extra])
+    out = capsys.readouterr().out
+    assert code == 3
+    document = json.loads(out)  # exactly one document, nothing else on stdout
+    assert document["status"] == "unknown"
+    assert document["error"]["type"] == "config"
+    return str(document["error"]["message"])
+
+
+def validate(capsys: pytest.CaptureFixture[str], registry: Path, *extra: str) -> str:
+    code = main(["validate", "-r", str(registry), *extra])
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "Traceback" not in captured.err
+    return captured.err
+
+
+def write(tmp_path: Path, text: str, name: str = "services.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("x: " + "[" * 500 + "]" * 500 + "\n", 3),  # flow, inside libyaml's own limit
+        ("x: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n", 3),  # flow, past libyaml's limit
+        ("x:\n" + "".join(" " * i + "a:\n" for i in range(1, 300)), None),  # block
+    ],
+    ids=["flow-500", "flow-2000", "block-300"],
+)
+def test_deep_nesting_is_a_config_error_at_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, line: int | None
+) -> None:
+    registry = write(tmp_path, HEAD + body)
+    message = check_json(capsys, registry)
+    assert "nests deeper than 64 levels" in message
+    where = message.split(": ", 1)[0]
+    assert where.startswith(f"{registry}:")
+    if line is not None:
+        assert where == f"{registry}:{line}"
+    assert "nests deeper than 64 levels" in validate(capsys, registry)
+
+
+@pytest.mark.parametrize(("char", "name"), [("\x00", "NUL"), ("\x1b", "ESC")])
+def test_control_characters_are_named_with_their_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], char: str, name: str
+) -> None:
+    registry = write(tmp_path, HEAD + f"services:\n  a:\n    url: http://x{char}[2J\n")
+    message = check_json(capsys, registry)
+    assert message.startswith(f"{registry}:5: character U+00{ord(char):02X} ({name})")
+    assert char not in message
+    err = validate(capsys, registry)
+    assert f"{registry}:5:" in err and char not in err
+
+
+def test_references_nested_thousands_deep_are_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "${A:-" * 3000 + "http://x" + "}" * 3000
+    registry = write(tmp_path, HEAD + f"services:\n  a:\n    url: '{url}'\n")
+    message = check_json(capsys, registry)
+    assert (
+        message
+        == f"{registry}:5: services.a.url: references nest deeper than 16 levels in a default"
+    )
+
+
+def test_references_nested_within_the_limit_still_resolve(tmp_path: Path) -> None:
+    url = "${A:-" * 15 + "http://127.0.0.1:1" + "}" * 15
+    registry = write(tmp_path, HEAD + f"services:\n  a:\n    url: '{url}'\n")
+    loaded = load_registry(registry, environ={})
+    assert loaded.services["a"].url == "http://127.0.0.1:1"
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
+def test_a_device_as_registry_or_overlay_is_refused_unread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], device: str
+) -> None:
+    message = check_json(capsys, Path(device))
+    assert message == f"{device}: cannot read the file: it is a character device, not a file"
+    registry = write(tmp_path, HEAD)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "prod.yaml").symlink_to(device)
+    message = check_json(capsys, registry, "--env", "prod")
+    assert message.endswith("prod.yaml: cannot read the file: it is a character device, not a file")
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "services.yaml"
+    os.mkfifo(fifo)
+    # A subprocess, so that a regression (an open() that waits for a writer) fails the test
+    # at the timeout instead of hanging the suite.
+    done = subprocess.run(
+        [sys.executable, "-m", "opsdash", "check", "-r", str(fifo), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3
+    message = json.loads(done.stdout)["error"]["message"]
+    assert message == f"{fifo}: cannot read the file: it is a FIFO, not a file"
+
+
+def test_a_directory_prints_the_json_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert check_json(capsys, tmp_path) == f"{tmp_path}: cannot read the file: Is a directory"
+    assert "Is a directory" in validate(capsys, tmp_path)
+
+
+def test_a_file_over_the_size_cap_is_refused_and_the_cap_is_configurable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = write(tmp_path, HEAD + "# " + "x" * 4096 + "\n")
+    monkeypatch.setenv(MAX_FILE_SIZE_ENV, "4KiB")
+    message = check_json(capsys, registry)
+    assert message.startswith(f"{registry}: the file is larger than 4 KiB")
+    assert MAX_FILE_SIZE_ENV in message
+    monkeypatch.setenv(MAX_FILE_SIZE_ENV, "1MiB")
+    assert main(["validate", "-r", str(registry)]) == 0
+    monkeypatch.setenv(MAX_FILE_SIZE_ENV, "lots")
+    with pytest.raises(RegistryError, match=f"{MAX_FILE_SIZE_ENV} must be a size"):
+        load_registry(registry)
