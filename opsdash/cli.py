@@ -129,10 +129,12 @@ def check(
 @env_option
 def validate(registry_path: Path, env_name: str | None) -> None:
     """Check the registry and print a summary of what it resolves to (secrets masked)."""
-    from opsdash.registry.summary import describe
+    from opsdash.registry.summary import describe, warnings
 
     registry = load(registry_path, env_name)
     click.echo(describe(registry))
+    for warning in warnings(registry):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()

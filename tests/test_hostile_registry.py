@@ -13,8 +13,14 @@ from pathlib import Path
 import pytest
 
 from opsdash.cli import main
+from opsdash.harness import run_probe
+from opsdash.plan import build_plan
 from opsdash.registry import RegistryError, load_registry
 from opsdash.registry.files import MAX_FILE_SIZE_ENV
+from opsdash.registry.model import Registry
+from opsdash.resources import Resources, run_async
+from opsdash.results import CheckResult, ErrorType
+from opsdash.status import Status
 
 HEAD = "version: 1\nplatform: hostile\n"
 
@@ -146,3 +152,86 @@ def test_a_file_over_the_size_cap_is_refused_and_the_cap_is_configurable(
     monkeypatch.setenv(MAX_FILE_SIZE_ENV, "lots")
     with pytest.raises(RegistryError, match=f"{MAX_FILE_SIZE_ENV} must be a size"):
         load_registry(registry)
+
+
+# --- .sql probe files (class 5) ----------------------------------------------------------
+
+
+def sql_registry(
+    tmp_path: Path, file: str, *, dsn: str = "postgresql://opsdash@127.0.0.1:1/x"
+) -> Path:
+    return write(
+        tmp_path,
+        HEAD
+        + "datastores:\n  pg:\n    kind: postgres\n"
+        + f"    dsn: {dsn}\n    sql_checks:\n      probe:\n        file: {file}\n",
+    )
+
+
+@pytest.mark.parametrize("file", ["../../../../../../etc/passwd", "/etc/passwd", "escape.sql"])
+def test_a_sql_file_outside_the_registry_tree_is_a_config_error_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], file: str
+) -> None:
+    (tmp_path / "escape.sql").symlink_to("/etc/passwd")  # a symlink out of the tree
+    registry = sql_registry(tmp_path, file)
+    message = check_json(capsys, registry)
+    assert message.startswith(f"{registry}:9: datastores.pg.sql_checks.probe.file: {file} is ")
+    assert "outside the registry's directory" in message
+    assert "root:" not in message  # nothing of the file was read
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_a_sql_file_that_is_not_a_regular_file_is_refused_unread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    if target == "fifo":
+        os.mkfifo(checks / "q.sql")
+    else:
+        # Inside the tree as far as the path goes; resolved, it is a device outside it.
+        (checks / "q.sql").symlink_to(target)
+    registry = sql_registry(tmp_path, "checks/q.sql")
+    message = check_json(capsys, registry)
+    assert message.startswith(f"{registry}:9: datastores.pg.sql_checks.probe.file: ")
+    assert ("a FIFO, not a file" in message) or ("outside the registry's directory" in message)
+
+
+def test_a_registry_built_in_code_cannot_read_outside_its_tree_either(tmp_path: Path) -> None:
+    registry = Registry.model_validate(
+        {
+            "version": 1,
+            "platform": "x",
+            "datastores": {
+                "pg": {
+                    "kind": "postgres",
+                    "dsn": "postgresql://opsdash@127.0.0.1:1/x",
+                    "sql_checks": {"probe": {"file": "/etc/passwd"}},
+                }
+            },
+        }
+    ).located_at(tmp_path)
+    spec = next(spec for spec in build_plan(registry) if spec.id == "pg.probe")
+
+    async def once() -> CheckResult:
+        async with Resources() as resources:
+            return await run_probe(spec, resources)
+
+    result = run_async(once())
+    assert result.status is Status.UNKNOWN
+    assert result.error is not None and result.error.type is ErrorType.CONFIG
+    assert "outside the registry's directory" in result.summary
+
+
+def test_validate_warns_about_a_superuser_dsn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = write(
+        tmp_path,
+        HEAD + "datastores:\n  pg:\n    kind: postgres\n    dsn: postgresql://postgres@db/x\n"
+        "  ro:\n    kind: postgres\n    dsn: host=db user=opsdash\n",
+    )
+    assert main(["validate", "-r", str(registry)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: datastores.pg.dsn: connects as the superuser 'postgres'" in err
+    assert "datastores.ro" not in err

@@ -42,8 +42,11 @@ EXPECTED = {
 }
 
 
-def specs(datastore: dict[str, Any], *, timeout: str = "3s") -> dict[str, CheckSpec]:
-    """The planned checks of one datastore named ``postgres``, by id."""
+def specs(
+    datastore: dict[str, Any], *, timeout: str = "3s", base_dir: Path | None = None
+) -> dict[str, CheckSpec]:
+    """The planned checks of one datastore named ``postgres``, by id (``.sql`` files relative
+    to ``base_dir``, as to a registry file's directory)."""
     registry = Registry.model_validate(
         {
             "version": 1,
@@ -52,6 +55,8 @@ def specs(datastore: dict[str, Any], *, timeout: str = "3s") -> dict[str, CheckS
             "datastores": {"postgres": {"kind": "postgres", **datastore}},
         }
     )
+    if base_dir is not None:
+        registry = registry.located_at(base_dir)
     return {spec.id: spec for spec in build_plan(registry)}
 
 
@@ -229,10 +234,10 @@ async def test_sql_probe_is_judged_by_its_thresholds(
     )
     dsn = postgres_server.dsn_for("postgres", database=platform_db)
     checks = {
-        "stale_payments": {"file": str(query), "warn": 1, "crit": 20},
-        "broken": {"file": str(tmp_path / "nope.sql")},
+        "stale_payments": {"file": query.name, "warn": 1, "crit": 20},
+        "broken": {"file": "nope.sql"},
     }
-    plan = specs({"dsn": dsn, "sql_checks": checks})
+    plan = specs({"dsn": dsn, "sql_checks": checks}, base_dir=tmp_path)
 
     stale = await run_probe(plan["postgres.stale_payments"], resources)
     broken = await run_probe(plan["postgres.broken"], resources)
@@ -255,7 +260,7 @@ async def test_sql_probe_cannot_write(
         database=platform_db,
     )
     dsn = postgres_server.dsn_for("postgres", database=platform_db)
-    plan = specs({"dsn": dsn, "sql_checks": {"evil": {"file": str(query)}}})
+    plan = specs({"dsn": dsn, "sql_checks": {"evil": {"file": query.name}}}, base_dir=tmp_path)
 
     result = await run_probe(plan["postgres.evil"], resources)
 
@@ -368,7 +373,7 @@ async def test_a_sql_probe_that_cannot_log_in_is_auth_not_config(
     query = tmp_path / "one.sql"
     query.write_text("SELECT 1")
     dsn = postgres_server.dsn_for("monitor", "Wrong-Battery-7")
-    plan = specs({"dsn": dsn, "sql_checks": {"one": {"file": str(query)}}})
+    plan = specs({"dsn": dsn, "sql_checks": {"one": {"file": query.name}}}, base_dir=tmp_path)
 
     async with Resources() as fresh:
         result = await run_probe(plan["postgres.one"], fresh)
@@ -392,7 +397,7 @@ async def test_a_query_cut_by_its_deadline_leaves_other_checks_on_the_pool_alone
                     "kind": "postgres",
                     "dsn": postgres_server.dsn,
                     "timeout": "1s",
-                    "sql_checks": {"slow": {"file": str(slow)}},
+                    "sql_checks": {"slow": {"file": slow.name}},
                 }
             },
             "workers": {
@@ -406,7 +411,7 @@ async def test_a_query_cut_by_its_deadline_leaves_other_checks_on_the_pool_alone
                 }
             },
         }
-    )
+    ).located_at(tmp_path)
     plan = {spec.id: spec for spec in build_plan(registry)}
 
     async with Resources() as shared:

@@ -22,6 +22,7 @@ later run time out as well.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,13 @@ import asyncpg
 from opsdash.probe_plan import Planned, bind
 from opsdash.probes.clients import with_postgres_connection
 from opsdash.redact import redact_url
+from opsdash.registry.files import (
+    DEFAULT_MAX_FILE_SIZE,
+    Unreadable,
+    confined,
+    max_file_size,
+    read_bytes,
+)
 from opsdash.registry.model import PostgresDatastore, Registry, SqlProbe
 from opsdash.registry.units import format_duration
 from opsdash.resources import Resources
@@ -231,13 +239,25 @@ def judge_indexes(
 
 
 def load_sql(sql_probe: SqlProbe, base_dir: Path) -> str | ProbeFailure:
-    """The query of a ``.sql`` probe (``base_dir`` / its file unless absolute), or the config
-    failure to report at each run."""
-    path = base_dir / sql_probe.file
+    """The query of a ``.sql`` probe (its file, inside ``base_dir``'s tree), or the config
+    failure to report at each run.
+
+    The file is read once, only when it is a regular file within the registry's tree (symlinks
+    resolved) and under the size cap (:mod:`opsdash.registry.files`).
+    """
     try:
-        query = path.read_text(encoding="utf-8").strip().rstrip(";")
-    except OSError as exc:
-        return ProbeFailure(ErrorType.CONFIG, f"cannot read {sql_probe.file}: {exc.strerror}")
+        limit = max_file_size(os.environ)
+    except ValueError:
+        limit = DEFAULT_MAX_FILE_SIZE  # the loader reported the bad value already
+    try:
+        path = confined(base_dir, sql_probe.file)
+        query = read_bytes(path, limit=limit).decode("utf-8").strip().rstrip(";")
+    except FileNotFoundError:
+        return ProbeFailure(ErrorType.CONFIG, f"cannot read {sql_probe.file}: no such file")
+    except Unreadable as exc:
+        return ProbeFailure(ErrorType.CONFIG, f"{sql_probe.file}: {exc}")
+    except UnicodeDecodeError:
+        return ProbeFailure(ErrorType.CONFIG, f"{sql_probe.file} is not UTF-8 text")
     if not query:
         return ProbeFailure(ErrorType.CONFIG, f"{sql_probe.file} holds no query")
     return query

@@ -107,3 +107,36 @@ def _too_large(size: int, limit: int) -> str:
         f"the file is larger than {size_text(limit)} ({size} bytes); "
         f"set {MAX_FILE_SIZE_ENV} to allow more"
     )
+
+
+def confined(base_dir: Path, name: str) -> Path:
+    """``name`` (relative to ``base_dir``) resolved, symlinks included, which must lie inside
+    ``base_dir``'s tree: a registry entry must not make opsdash read ``/etc/passwd`` and send it
+    to a database. Raises :class:`Unreadable` saying why."""
+    root = base_dir.resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        raise Unreadable(
+            f"{name} is outside the registry's directory {root} "
+            "(files must be in its tree, symlinks resolved)"
+        )
+    return path
+
+
+def check_file(base_dir: Path, name: str, *, limit: int, missing_ok: bool = False) -> str | None:
+    """What is wrong with ``name`` as a file of the registry (outside its tree, missing unless
+    ``missing_ok``, not a regular file, over the cap), or ``None``: checked without reading it."""
+    try:
+        path = confined(base_dir, name)
+        info = path.stat()
+    except Unreadable as error:
+        return str(error)
+    except FileNotFoundError:
+        return None if missing_ok else f"{name} does not exist (relative to {base_dir})"
+    except OSError as error:
+        return f"cannot read {name}: {error.strerror or error}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{name} is {_kind(info.st_mode)}, not a file"
+    if info.st_size > limit:
+        return f"{name}: {_too_large(info.st_size, limit)}"
+    return None

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from opsdash.redact import Redactor, header_secrets, url_secrets
-from opsdash.registry.files import Unreadable, max_file_size, read_bytes
+from opsdash.registry.files import Unreadable, check_file, max_file_size, read_bytes
 from opsdash.registry.interpolate import interpolate
 from opsdash.registry.messages import translate
 from opsdash.registry.model import Loc, Registry
@@ -92,11 +92,25 @@ def load_registry(
         references = _references_despite(interpolated.data, broken)
     else:
         references = registry.reference_problems()
+        references += _file_problems(registry, Path(path).resolve().parent, limit)
         mask = Redactor.of(_secrets(interpolated.data)) if references else Redactor()
     problems += [Problem.at(place(loc), loc, mask(message)) for loc, message in references]
     if problems or registry is None:
         raise RegistryError(ordered(problems, files))
     return registry.located_at(Path(path).resolve().parent)
+
+
+def _file_problems(registry: Registry, base_dir: Path, limit: int) -> list[tuple[Loc, str]]:
+    """``.sql`` files outside the registry's tree, not regular files or over the size cap
+    (checked without reading them: the planner reads each once). A missing file stays the
+    check's own ``unknown`` at run time, as it may be deployed after the registry."""
+    problems: list[tuple[Loc, str]] = []
+    for name, datastore in registry.datastores.items():
+        for check, sql_probe in getattr(datastore, "sql_checks", {}).items():
+            problem = check_file(base_dir, sql_probe.file, limit=limit, missing_ok=True)
+            if problem is not None:
+                problems.append((("datastores", name, "sql_checks", check, "file"), problem))
+    return problems
 
 
 def _references_despite(data: Any, broken: list[Loc]) -> list[tuple[Loc, str]]:

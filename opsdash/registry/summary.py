@@ -72,6 +72,45 @@ def describe(registry: Registry) -> str:
     return "\n".join(lines)
 
 
+SUPERUSERS = frozenset({"postgres"})
+"""Role names taken for a PostgreSQL superuser without asking the server (``validate`` runs
+no probe): the bootstrap superuser every ``initdb`` creates."""
+
+
+def warnings(registry: Registry) -> list[str]:
+    """What ``validate`` warns about without refusing the registry: a PostgreSQL DSN that
+    connects as a superuser. ``.sql`` probes and ``sql`` DLQ queries run in read-only
+    transactions, but a superuser can still read any file the server can (``pg_read_file``):
+    opsdash should connect as a role with ``pg_monitor`` and no more."""
+    found = []
+    for name, datastore in registry.datastores.items():
+        if isinstance(datastore, PostgresDatastore):
+            user = dsn_user(datastore.dsn)
+            if user in SUPERUSERS:
+                found.append(
+                    f"datastores.{name}.dsn: connects as the superuser {user!r}; use a "
+                    "read-only role with pg_monitor (README: PostgreSQL role)"
+                )
+    return found
+
+
+def dsn_user(dsn: str) -> str | None:
+    """The role a PostgreSQL DSN names: a URL's user, or ``user=`` of a key/value DSN."""
+    from urllib.parse import unquote, urlsplit
+
+    if "://" in dsn:
+        try:
+            user = urlsplit(dsn).username
+        except ValueError:
+            return None
+        return None if user is None else unquote(user)
+    for part in dsn.split():
+        key, _, value = part.partition("=")
+        if key.strip() == "user":
+            return value.strip("'\"") or None
+    return None
+
+
 def _plural(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {word if count == 1 else plural or word + 's'}"
 
