@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from textual import events
 
@@ -120,9 +121,15 @@ class Timed(DashboardApp):
             self.trace.refreshing.clear()
             self.trace.refreshes.append((start, time.perf_counter()))
 
-    def _on_result(self, result: CheckResult) -> None:
-        self.trace.results.append(time.perf_counter())
-        super()._on_result(result)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        put = self.inbox.put  # the engine's sink (taken at mount): every result passes here
+
+        def traced(result: CheckResult) -> None:
+            self.trace.results.append(time.perf_counter())
+            put(result)
+
+        self.inbox.put = traced  # type: ignore[method-assign]
 
 
 def schedule(window: float, spacing: float, seed: int) -> list[float]:

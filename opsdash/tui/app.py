@@ -1,26 +1,20 @@
-"""The live dashboard: the engine's scheduler on the app's own event loop, panels fed by one state.
+"""The live dashboard: it composes the panels and routes messages; the work is elsewhere.
 
-Data flow: the :class:`~opsdash.engine.Scheduler` runs in an async worker on the app's loop (one
-event loop: the shared clients and pools live on it and are closed when the app exits). Its sink
-only queues each result and posts :class:`ResultsArrived` once per burst; the handler applies the
-queued results to the :class:`~opsdash.state.PlatformState` and refreshes the panels at most every
-:data:`FLUSH_GAP` seconds, so a round of 1,000 results costs a few refreshes, and each refresh
-rebuilds only the rows whose checks changed and writes only the cells that changed. That keeps a
-key press within a few loop turns even while 1,000 probes are in flight
-(``bench/tui_keypress.py``).
+Data flow: :class:`~opsdash.tui.engine.EngineDriver` runs the engine's scheduler in a worker on
+the app's loop; each result goes into the :class:`~opsdash.tui.inbox.ResultInbox`, which posts
+:class:`ResultsArrived` with a batch of results at most every ``FLUSH_GAP`` seconds; the handler
+applies the batch to the :class:`~opsdash.state.PlatformState` and refreshes the panels, each
+rebuilding only the rows whose checks changed and writing only the cells that changed.
+:class:`~opsdash.tui.collector.CollectorPolicy` keeps the garbage collector's pauses out of
+key presses, and :class:`~opsdash.tui.alert_marks.AlertMarks` brings in silences and flapping.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
 import itertools
-import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.text import Text
@@ -33,20 +27,28 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from opsdash.alertstate.view import AlertView
 from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
 from opsdash.resources import Resources, run_async
 from opsdash.results import CheckResult
 from opsdash.state import PlatformState, Snapshot
-from opsdash.status import Status
+from opsdash.tui.alert_marks import AlertMarks
+from opsdash.tui.collector import CollectorPolicy
+from opsdash.tui.columns import (
+    DATASTORE_COLUMNS,
+    EVENT_COLUMNS,
+    INCIDENT_COLUMNS,
+    QUEUE_COLUMNS,
+    SERVICE_COLUMNS,
+)
+from opsdash.tui.engine import EngineDriver
+from opsdash.tui.header import Modes, header_text
+from opsdash.tui.inbox import ResultInbox
 from opsdash.tui.rows import (
-    STATUS_STYLE,
     Row,
     RowMemo,
     View,
-    age_text,
     datastore_rows,
     event_rows,
     incident_rows,
@@ -55,99 +57,21 @@ from opsdash.tui.rows import (
     specs_by_component,
 )
 from opsdash.tui.screens import DetailScreen, HelpScreen
-from opsdash.tui.widgets import Column, KeyedTable
+from opsdash.tui.widgets import KeyedTable
 
-FLUSH_GAP = 0.2
-"""Seconds between two panel refreshes while results pour in."""
 TICK = 1.0
 """Ages, staleness and the header move on this period even when no result arrives."""
-FIRST_RUNS_PER_S = 1000.0
-"""Checks start (first runs, and `r`) at this rate, not all at once: the probes share the
-app's event loop, and a key press must not wait behind 1,000 starting probes."""
-ALERT_STATE_EVERY = 15.0
-"""Seconds between two reads of the alerting state file (silences change rarely)."""
-ENGINE_CLOSE_S = 5.0
-"""At exit, how long to wait for the engine to close its clients and pools."""
 WIDE = (120, 32)
 """From this size (columns, rows) the panels sit in two columns."""
 
 Clock = Callable[[], datetime]
 
-SERVICE_COLUMNS = (
-    Column("Service", 20),
-    Column("Health", 9),
-    Column("Ready", 9),
-    Column("Latency", 7),
-    Column("Trend", 8),
-    Column("Since", 6),
-    Column("Failing / why", 40),
-)
-DATASTORE_COLUMNS = (
-    Column("Check", 18),
-    Column("Status", 9),
-    Column("Latency", 7),
-    Column("Conn", 5),
-    Column("Mem", 5),
-    Column("Role", 8),
-    Column("Lag", 6),
-    Column("Summary", 50),
-)
-QUEUE_COLUMNS = (
-    Column("Worker", 17),
-    Column("Status", 9),
-    Column("DLQ", 18),
-    Column("Retry", 7),
-    Column("Fail", 7),
-    Column("Ratio", 6),
-    Column("Max", 3),
-    Column("Summary", 50),
-)
-INCIDENT_COLUMNS = (
-    Column("Status", 9),
-    Column("Cause", 20),
-    Column("Affects", 30),
-    Column("Summary", 80),
-)
-EVENT_COLUMNS = (
-    Column("Time", 8),
-    Column("Check", 26),
-    Column("Change", 14),
-    Column("Summary", 60),
-)
-
 
 @dataclass
 class ResultsArrived(Message):
-    """New results are in the state: the panels are out of date."""
+    """A batch of new results from the engine, oldest first."""
 
-
-GC_YOUNG = 20_000
-"""Allocations between two young-generation collections (Python's default: 700)."""
-
-
-def _spare_collector() -> None:
-    """Keep every object alive now out of the cyclic collector's full passes (``gc.freeze``).
-
-    A full collection walks every tracked object and stops the process while it does: with
-    textual, httpx and 1,000 checks' tasks that is ~120,000 objects and 55-90 ms here, enough
-    to make a key press miss its 100 ms. What is alive at mount (modules, widgets) and after
-    the first round (tasks, clients) lives as long as the app, so walking it again finds
-    nothing. Reference counting still frees frozen objects; :meth:`DashboardApp.on_unmount`
-    unfreezes them.
-    """
-    gc.freeze()
-
-
-def _tune_collector() -> tuple[int, int, int]:
-    """Collect the young generation every :data:`GC_YOUNG` allocations; the old thresholds.
-
-    A round's rows, strips and results live a few hundred milliseconds: at the default 700 they
-    were scanned and promoted many times a refresh (about 5 ms a round, and a promoted object
-    brings the next full pass nearer); at 20,000 most die before their first scan.
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG, before[1], before[2])
-    return before
+    results: tuple[CheckResult, ...]
 
 
 def _set_title(table: KeyedTable, title: str) -> None:
@@ -192,11 +116,7 @@ class DashboardApp(App[None]):
         """``live=False`` runs no checks (snapshots and benchmarks feed :meth:`ingest`).
         ``alert_state``: ``opsdash alert``'s state file, read for silences and flapping."""
         super().__init__()
-        self._alert_state = alert_state
-        self._alerts = AlertView()
-        self._tags = {spec.id: spec.tags for spec in specs}
         self.state = PlatformState(registry, specs)
-        self.scheduler: Scheduler | None = None
         self.query_text = ""
         self.failing_only = False
         self.paused = False
@@ -204,14 +124,11 @@ class DashboardApp(App[None]):
         self._clock = clock
         self._concurrency = concurrency or registry.defaults.concurrency
         self._resources = resources or (lambda: Resources(concurrency=self._concurrency))
-        self._inbox: deque[CheckResult] = deque()
-        """Results from the scheduler, not yet applied to the state."""
-        self._posted = False
-        self._engine_closed: asyncio.Event | None = None
-        """Once the engine runs: set when its scheduler has stopped and its clients are closed."""
-        self._last_flush = 0.0
-        self._settled = False
-        self._gc_thresholds = gc.get_threshold()
+        self.alerts = AlertMarks(alert_state, {spec.id: spec.tags for spec in specs})
+        self.inbox = ResultInbox(lambda batch: self.post_message(ResultsArrived(batch)))
+        self.engine: EngineDriver | None = None
+        """Once mounted (when live): the engine's driver; it starts the scheduler."""
+        self._collector = CollectorPolicy()
         self._snapshot: Snapshot | None = None
         """The state's snapshot, until the next results (the clock does not change it)."""
         self._by_component = specs_by_component(specs)
@@ -252,41 +169,48 @@ class DashboardApp(App[None]):
         # a two-column grid, filled row by row: events spans the right column's lower rows
         return [self.services, self.incidents, self.datastores, self.events, self.queues]
 
+    @property
+    def scheduler(self) -> Scheduler | None:
+        """The engine's scheduler, once it runs."""
+        return None if self.engine is None else self.engine.scheduler
+
     def on_mount(self) -> None:
         """Fill the panels, start the engine and the clock tick."""
-        self._gc_thresholds = _tune_collector()
-        _spare_collector()
+        self._collector.start()
         self._filter.display = False
         self.datastores.display = bool(self.state.registry.datastores)
         self.services.focus()
         self.refresh_panels()
         self.set_interval(TICK, self._tick)
         if self._live:
-            # Read once before the first round (a few ms of SQLite), so that its results show
-            # their silences; later reads happen off the loop.
-            self._alerts = AlertView.read(self._alert_state)
-            self.run_engine()
+            self.alerts.read()  # before the first round, so that its results show silences
+            self.engine = EngineDriver(
+                self.state.specs,
+                self.inbox.put,
+                resources=self._resources,
+                concurrency=self._concurrency,
+                paused=self.paused,
+            )
+            self.run_engine(self.engine)
             self.watch_alerting()
+
+    @work(exit_on_error=False, group="engine", name="scheduler")
+    async def run_engine(self, engine: EngineDriver) -> None:
+        """Run every check on its interval until the app exits (which cancels this worker)."""
+        await engine.run()
 
     @work(exit_on_error=False, group="alerting", name="alerting-state")
     async def watch_alerting(self) -> None:
-        """Re-read ``opsdash alert``'s state (silences, flapping) now and then, off the loop:
-        results arriving from then on carry its marks."""
-        while True:
-            await asyncio.sleep(ALERT_STATE_EVERY)
-            self._alerts = await asyncio.to_thread(AlertView.read, self._alert_state)
+        """Re-read ``opsdash alert``'s state now and then: results arriving from then on carry
+        its marks."""
+        await self.alerts.watch()
 
     async def on_unmount(self) -> None:
-        """Wait for the engine to close its clients; give the collector back its thresholds and
-        the objects kept out of its reach."""
-        if self._engine_closed is not None:
-            # Textual cancels workers at exit without awaiting them: wait for the cleanup here,
-            # while the loop still runs, so that no connection is left to the interpreter's exit
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(ENGINE_CLOSE_S):
-                    await self._engine_closed.wait()
-        gc.set_threshold(*self._gc_thresholds)
-        gc.unfreeze()
+        """Let the engine close its clients; give the collector back what it was."""
+        self.inbox.close()
+        if self.engine is not None:
+            await self.engine.wait_closed()
+        self._collector.stop()
 
     def on_resize(self, event: Resize) -> None:
         """Two columns on a large terminal, one scrolling column on a small one."""
@@ -298,61 +222,14 @@ class DashboardApp(App[None]):
         for previous, widget in itertools.pairwise(order):
             self._panels.move_child(widget, after=previous)
 
-    # --- the engine -----------------------------------------------------------------
-
-    @work(exit_on_error=False, group="engine", name="scheduler")
-    async def run_engine(self) -> None:
-        """Run every check on its interval until the app exits (which cancels this worker)."""
-        self._engine_closed = closed = asyncio.Event()
-        try:
-            async with self._resources() as resources:
-                scheduler = Scheduler(
-                    self.state.specs,
-                    resources,
-                    self._on_result,
-                    concurrency=self._concurrency,
-                    starts_per_s=FIRST_RUNS_PER_S,
-                )
-                if self.paused:  # ``p`` before the engine was up
-                    scheduler.pause()
-                scheduler.start()
-                self.scheduler = scheduler
-                try:
-                    await asyncio.Event().wait()  # until cancelled
-                finally:
-                    await scheduler.stop()
-        finally:
-            closed.set()
-
-    def _on_scheduler(self, call: Callable[[Scheduler], None]) -> None:
-        """``call(scheduler)`` once the engine is up (until then the flags are read at start)."""
-        if self.scheduler is not None:
-            call(self.scheduler)
-
-    def _on_result(self, result: CheckResult) -> None:
-        """The scheduler's sink: queue the result; one message per burst."""
-        self._inbox.append(result)
-        if not self._posted:
-            self._posted = True
-            self.post_message(ResultsArrived())
+    # --- results ------------------------------------------------------------------
 
     def on_results_arrived(self, message: ResultsArrived) -> None:
-        """Refresh now, or after the gap if the last refresh was just now (coalescing)."""
-        delay = self._last_flush + FLUSH_GAP - time.monotonic()
-        if delay <= 0:
-            self._flush_results()
-        else:
-            self.set_timer(delay, self._flush_results)
+        """A batch from the inbox: onto the screen."""
+        self.ingest(message.results)
 
     def _tick(self) -> None:
         self.refresh_panels()
-
-    def _flush_results(self) -> None:
-        # lower the flag before draining: a result queued meanwhile either is drained now or
-        # posts a new message (an empty flush costs nothing)
-        self._posted = False
-        inbox = self._inbox
-        self.ingest([inbox.popleft() for _ in range(len(inbox))])
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """An engine failure is shown, not fatal: the last results stay on screen."""
@@ -363,15 +240,12 @@ class DashboardApp(App[None]):
 
     def ingest(self, results: Iterable[CheckResult]) -> int:
         """Apply ``results`` and refresh the panels at once; how many cells were written."""
-        results = self._alerts.mark(list(results), self._tags)
+        results = self.alerts.mark(list(results))
         if results:
             self.state.apply_all(results)
             self._snapshot = None
-        if not self._settled and len(self.state.results()) == len(self.state.specs):
-            # the first round is in: the scheduler's tasks and the clients now live as long as
-            # the app, like the widgets frozen at mount
-            self._settled = True
-            _spare_collector()
+        if not self._collector.is_settled and len(self.state.results()) == len(self.state.specs):
+            self._collector.settled()  # the first round is in
         return self.refresh_panels()
 
     # --- drawing --------------------------------------------------------------------
@@ -387,7 +261,7 @@ class DashboardApp(App[None]):
 
     def refresh_panels(self) -> int:
         """Bring every panel and the header up to date with the state; the cells written."""
-        self._last_flush = time.monotonic()
+        self.inbox.refreshed()
         now = self._clock()
         if self._snapshot is None:
             self._snapshot = self.state.snapshot()
@@ -398,7 +272,8 @@ class DashboardApp(App[None]):
             written += self.queues.sync(self._visible(queue_rows(view)))
             written += self.incidents.sync(self._visible(incident_rows(view)))
             written += self.events.sync(self._visible(event_rows(view, self._event_memo)))
-            header = self._header_text(view)
+            modes = Modes(self.paused, self._engine_error, self.query_text, self.failing_only)
+            header = header_text(self.state, view, modes)
             if header != self._shown_header:
                 self._header.update(header)
                 self._shown_header = header
@@ -417,71 +292,19 @@ class DashboardApp(App[None]):
         count = self.incidents.row_count
         _set_title(self.incidents, f"Incidents ({count})" if count else "Incidents: none")
 
-    def _header_text(self, view: View) -> Text:
-        snapshot = view.snapshot
-        results = snapshot.results
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(snapshot.platform, style="bold")
-        text.append("  ")
-        if results:
-            status = snapshot.status
-            text.append(
-                f" {status.glyph} {status.value.upper()} ", style=f"reverse {STATUS_STYLE[status]}"
-            )
-        else:
-            text.append(" … waiting for the first results ", style="reverse")
-        counts = snapshot.counts
-        for status in Status:
-            text.append("  ")
-            text.append(
-                f"{status.glyph} {counts[status.value]} {status.value}",
-                style=STATUS_STYLE[status] if counts[status.value] else "dim",
-            )
-        text.append("\n")
-        text.append(f"{len(self.state.specs)} checks · ", style="dim")
-        last = self.state.last_update
-        if last is None:
-            text.append("no result yet", style="dim")
-        else:
-            age = age_text((view.now - last).total_seconds())
-            text.append(f"last result {last.astimezone().strftime('%H:%M:%S')} ({age} ago)")
-        stale = self._stale(view)
-        if stale:
-            text.append(
-                f"   ⚠ {stale} stale (older than twice their interval)", style="bold yellow"
-            )
-        if self.paused:
-            text.append("   ⏸ PAUSED (p resumes)", style="bold reverse yellow")
-        if self._engine_error:
-            text.append(f"   ✖ checks stopped: {self._engine_error}", style="bold red")
-        if self.query_text:
-            text.append(f"   filter: {self.query_text}", style="cyan")
-        if self.failing_only:
-            text.append("   failing only", style="cyan")
-        return text
-
-    def _stale(self, view: View) -> int:
-        """Checks whose latest result is older than twice their interval."""
-        count = 0
-        for spec in self.state.specs:
-            result = self.state.latest(spec.id)
-            if result is not None and view.now - result.started_at > timedelta(
-                seconds=2 * spec.interval
-            ):
-                count += 1
-        return count
-
     # --- actions --------------------------------------------------------------------
 
     def action_refresh_now(self) -> None:
         """Run every check now."""
-        self._on_scheduler(Scheduler.run_now)
+        if self.engine is not None:
+            self.engine.run_now()
         self.notify("running every check now", timeout=2)
 
     def action_toggle_pause(self) -> None:
         """Hold the checks after their current run, or let them go on."""
         self.paused = not self.paused
-        self._on_scheduler(Scheduler.pause if self.paused else Scheduler.resume)
+        if self.engine is not None:
+            self.engine.set_paused(self.paused)
         self.refresh_panels()
 
     def action_filter(self) -> None:
