@@ -10,7 +10,6 @@ what it needs when it runs, and nothing on the ``check`` path imports textual.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,7 +102,7 @@ def check(
     registry = load(registry_path, env_name, as_json=as_json)
     specs = selected_specs(registry, only=only, tags=tags, timeout=timeout_s, as_json=as_json)
 
-    from opsdash.alertstate.view import mark_results
+    from opsdash.alertstate.view import mark_snapshot
     from opsdash.rounds import check_rounds
 
     snapshot = run_async(
@@ -117,9 +116,7 @@ def check(
     )
 
     # Silences and flapping from `opsdash alert`'s state, when there is one.
-    tags_of = {spec.id: spec.tags for spec in specs}
-    marked = mark_results(snapshot.results, tags_of, state_path)
-    snapshot = dataclasses.replace(snapshot, results=tuple(marked))
+    snapshot = mark_snapshot(snapshot, specs, state_path)
     emit_snapshot(snapshot, output_format)
     sys.exit(snapshot.status.exit_code)
 

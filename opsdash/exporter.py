@@ -27,7 +27,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from opsdash.engine import Scheduler
-from opsdash.metrics import FamiliesCollector, check_families, component_family
+from opsdash.incidents import find_incidents
+from opsdash.metrics import (
+    FamiliesCollector,
+    check_families,
+    component_family,
+    incident_families,
+    info_family,
+)
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
 from opsdash.resources import Resources, run_async
@@ -81,6 +88,7 @@ class LiveState:
         self.started = time.time()
         self._families: dict[str, list[Metric]] = {}
         self._components: Metric | None = None
+        self._info = info_family((s.id, s.component, s.kind, s.tags) for s in self.specs)
 
     def record(self, result: CheckResult) -> None:
         """The scheduler's sink: keep one more result.
@@ -116,7 +124,11 @@ class LiveState:
                         family.name, family.documentation, family.type
                     )
                 into.samples.extend(family.samples)
-        families = [*merged.values(), self._component_family()]
+        families = [*merged.values(), self._info, self._component_family()]
+        # Incidents read every latest result: built at render time (at most once a second),
+        # never per result.
+        results = self.state.results()
+        families += incident_families(find_incidents(self.registry, self.specs, results))
         errors = CounterMetricFamily(
             "opsdash_probe_errors",
             "Probe runs that got no answer to judge, by error class.",
@@ -129,7 +141,7 @@ class LiveState:
             "When the check last ran (seconds since the epoch).",
             labels=["check"],
         )
-        for result in self.state.results():  # the state knows when each check last ran
+        for result in results:  # the state knows when each check last ran
             last.add_metric([result.id], result.started_at.timestamp())
         checks = GaugeMetricFamily(
             "opsdash_exporter_checks", "Checks this exporter (shard) runs.", value=len(self.specs)

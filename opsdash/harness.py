@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from opsdash.deadline import deadline_in
 from opsdash.errors import classify
+from opsdash.figures import Figures, map_strings
 from opsdash.plan import CheckSpec
 from opsdash.registry.units import format_duration
 from opsdash.resources import Resources
@@ -27,7 +26,7 @@ async def run_probe(spec: CheckSpec, resources: Resources) -> CheckResult:
     start = time.perf_counter()
     observation: Observation | None = None
     error: ProbeError | None = None
-    details: dict[str, object] = {}
+    figures: Figures | None = None
     try:
         with deadline_in(spec.timeout):
             async with asyncio.timeout(spec.timeout):
@@ -36,7 +35,7 @@ async def run_probe(spec: CheckSpec, resources: Resources) -> CheckResult:
         error = ProbeError(ErrorType.TIMEOUT, f"no answer within {format_duration(spec.timeout)}")
     except ProbeFailure as failure:
         error = ProbeError(failure.error_type, failure.message)
-        details = dict(failure.details)
+        figures = failure.figures
     except Exception as exc:  # a probe's bug or a library's surprise: still a result
         error = classify(exc)
     latency_ms = (time.perf_counter() - start) * 1000.0
@@ -53,7 +52,7 @@ async def run_probe(spec: CheckSpec, resources: Resources) -> CheckResult:
             summary=message,
             latency_ms=round(latency_ms, 1),
             target=spec.target,
-            details=_redact_values(details, spec),
+            figures=_redacted(figures, spec),
             error=ProbeError(error.type, message),
             started_at=started_at,
         )
@@ -73,20 +72,14 @@ async def run_probe(spec: CheckSpec, resources: Resources) -> CheckResult:
         summary=spec.redact(summary),
         latency_ms=round(latency_ms, 1),
         target=spec.target,
-        details=_redact_values(observation.details, spec)
-        if spec.redact.secrets
-        else observation.details,
+        figures=_redacted(observation.figures, spec),
         error=None,
         started_at=started_at,
     )
 
 
-def _redact_values(value: Any, spec: CheckSpec) -> Any:
-    """``value`` with every string in it scrubbed of the registry's secrets."""
-    if isinstance(value, str):
-        return spec.redact(value)
-    if isinstance(value, Mapping):
-        return {key: _redact_values(item, spec) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_values(item, spec) for item in value]
-    return value
+def _redacted(figures: Figures | None, spec: CheckSpec) -> Figures | None:
+    """``figures`` with every string in them scrubbed of the registry's secrets."""
+    if figures is None or not spec.redact.secrets:
+        return figures
+    return map_strings(figures, spec.redact)

@@ -5,7 +5,8 @@ incident only:
 
 1. A datastore whose own check is crit is the cause; the failing services and workers that
    depend on it (``depends_on``, when they answered: a 503, a climbing retry rate), or whose
-   readiness body names it failing, are affected: "redis unreachable; 7 dependants not ready".
+   readiness body names it failing, are affected: "redis unreachable; 6 services not ready,
+   1 worker failing".
 2. A datastore that opsdash reaches fine while two or more dependants report it failing: the
    fault is between them and it (network, credentials, pool exhaustion).
 3. Any other failing datastore check (slow, nearly full, missing indexes) is its own incident.
@@ -14,20 +15,28 @@ incident only:
 
 A service whose liveness ``/health`` fails while a datastore is down is flagged: an orchestrator
 would restart it for another system's fault (the cascading-restart anti-pattern).
+
+An :class:`Incident` states its cause, kind, status and the components it affects split by type
+(:class:`Affected`); its one-line summary is generated from those same numbers by
+:func:`summarise`, the only place incident wording is made. Every face (``check`` text and JSON,
+the dashboard, alert notifications, the exporter) reads these fields, so they cannot disagree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from opsdash.figures import HttpFigures
 from opsdash.registry.model import Registry
 from opsdash.results import CheckResult
 from opsdash.status import Status, worst
 
 if TYPE_CHECKING:
     from opsdash.plan import CheckSpec
+    from opsdash.probe_plan import ComponentType
 
 # How health bodies name datastores, by the registry kind they mean.
 _KIND_ALIASES = {
@@ -37,33 +46,135 @@ _KIND_ALIASES = {
 }
 
 
+class IncidentKind(StrEnum):
+    """Which rule found the incident (the ``kind`` key of the JSON, unchanged since v1)."""
+
+    DATASTORE_DOWN = "datastore-down"
+    """A datastore opsdash cannot reach, and the dependants that fail with it."""
+    UNREACHABLE_FROM_DEPENDANTS = "unreachable-from-dependants"
+    """A datastore that answers opsdash while two or more dependants report it failing."""
+    DATASTORE = "datastore"
+    """A datastore check failing on its own (slow, nearly full, missing indexes)."""
+    COMPONENT = "component"
+    """A service or worker failing on its own."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+AFFECTED_TYPES: tuple[ComponentType, ...] = ("service", "worker", "datastore")
+"""The ``type`` label values of ``opsdash_incident_affected``, in display order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Affected:
+    """The failing components an incident explains, split by type (registry order)."""
+
+    services: tuple[str, ...] = ()
+    workers: tuple[str, ...] = ()
+    datastores: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every affected component: exactly the set the summary counts (JSON ``affected``)."""
+        return (*self.services, *self.workers, *self.datastores)
+
+    def of_type(self, component_type: ComponentType) -> tuple[str, ...]:
+        """The affected components of one type."""
+        if component_type == "service":
+            return self.services
+        if component_type == "worker":
+            return self.workers
+        return self.datastores
+
+    def count(self, component_type: ComponentType) -> int:
+        """How many affected components are of ``component_type``."""
+        return len(self.of_type(component_type))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    @classmethod
+    def split(cls, registry: Registry, names: Iterable[str]) -> Affected:
+        """``names`` sorted into their types (order kept within each)."""
+        by_type: dict[str, list[str]] = {t: [] for t in AFFECTED_TYPES}
+        for name in names:
+            by_type[registry.component_type(name)].append(name)
+        return cls(tuple(by_type["service"]), tuple(by_type["worker"]), tuple(by_type["datastore"]))
+
+
 @dataclass(frozen=True, slots=True)
 class Incident:
     """One root cause and the failing components it explains."""
 
     cause: str
+    cause_type: ComponentType
+    kind: IncidentKind
     status: Status
-    affected: tuple[str, ...]
-    summary: str
-    kind: str
-    """``datastore-down``, ``unreachable-from-dependants``, ``datastore``, or ``component``."""
+    affected: Affected
     checks: tuple[str, ...] = ()
     """The failing checks this incident explains (the cause's and the affected ones')."""
     notes: tuple[str, ...] = field(default=())
+    detail: str = ""
+    """The cause's own words, for the kinds whose summary quotes them (``datastore``,
+    ``component``): "health, ready: connection refused"."""
+
+    @property
+    def summary(self) -> str:
+        """One line, from the same numbers as :attr:`affected` (see :func:`summarise`)."""
+        return summarise(self)
 
 
-def _plural(count: int, word: str) -> str:
+# Words for one affected component of each type, as the datastore-down summary counts them.
+_FAILING_WORDS = {"service": "not ready", "worker": "failing", "datastore": "failing"}
+
+
+def plural(count: int, word: str) -> str:
+    """``1 service``, ``6 services``."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def counted(affected: Affected, *, words: Mapping[str, str] | None = None) -> str:
+    """ "6 services not ready, 1 worker failing" (``words``), or "2 services and 1 worker"."""
+    parts = [
+        plural(affected.count(t), t) + (f" {words[t]}" if words else "")
+        for t in AFFECTED_TYPES
+        if affected.count(t)
+    ]
+    if words:
+        return ", ".join(parts)
+    return " and ".join(parts) if len(parts) <= 2 else ", ".join(parts[:-1]) + f" and {parts[-1]}"
+
+
+def summarise(incident: Incident) -> str:
+    """The one-line summary of an incident: the only place its wording is made.
+
+    "redis unreachable; 6 services not ready, 1 worker failing" counts exactly
+    ``incident.affected``; every face prints this line."""
+    cause = incident.cause
+    if incident.kind is IncidentKind.DATASTORE_DOWN:
+        if not incident.affected:
+            return f"{cause} unreachable"
+        return f"{cause} unreachable; {counted(incident.affected, words=_FAILING_WORDS)}"
+    if incident.kind is IncidentKind.UNREACHABLE_FROM_DEPENDANTS:
+        return (
+            f"{cause} answers opsdash, but {counted(incident.affected)} report it failing: "
+            "the fault is between them (network, credentials, pool exhaustion)"
+        )
+    return f"{cause}: {incident.detail}"
 
 
 def reported_failing(registry: Registry, result: CheckResult) -> set[str]:
     """The registry datastores a readiness body reports failing."""
-    dependencies = result.details.get("dependencies")
-    if not isinstance(dependencies, Mapping):
+    figures = result.figures
+    if not isinstance(figures, HttpFigures) or not figures.dependencies:
         return set()
     failing: set[str] = set()
-    for reported, status in dependencies.items():
-        if str(status) in (Status.OK.value, Status.UNKNOWN.value):
+    for reported, status in figures.dependencies.items():
+        if status in (Status.OK, Status.UNKNOWN):
             continue
         name = datastore_named(registry, str(reported))
         if name is not None:
@@ -136,19 +247,17 @@ def find_incidents(
         ]
         placed.update(affected)
         main = by_id[datastore]
-        summary = f"{datastore} unreachable"
-        if affected:
-            summary += f"; {_plural(len(affected), 'dependant')} not ready"
         notes = _cascade_notes(affected, checks_of, datastore)
         incidents.append(
             Incident(
                 cause=datastore,
+                cause_type="datastore",
+                kind=IncidentKind.DATASTORE_DOWN,
                 status=Status.CRIT,
-                affected=tuple(affected),
-                summary=summary,
-                kind="datastore-down",
+                affected=Affected.split(registry, affected),
                 checks=_ids([main], *(failing_checks(n) for n in affected)),
                 notes=(main.summary, *notes),
+                detail=main.summary,
             )
         )
 
@@ -163,13 +272,10 @@ def find_incidents(
         incidents.append(
             Incident(
                 cause=datastore,
+                cause_type="datastore",
+                kind=IncidentKind.UNREACHABLE_FROM_DEPENDANTS,
                 status=worst(r.status for n in reporters for r in failing_checks(n)),
-                affected=tuple(reporters),
-                summary=(
-                    f"{datastore} answers opsdash, but {len(reporters)} dependants report it "
-                    "failing: the fault is between them (network, credentials, pool exhaustion)"
-                ),
-                kind="unreachable-from-dependants",
+                affected=Affected.split(registry, reporters),
                 checks=_ids(*(failing_checks(n) for n in reporters)),
             )
         )
@@ -183,11 +289,12 @@ def find_incidents(
             incidents.append(
                 Incident(
                     cause=datastore,
+                    cause_type="datastore",
+                    kind=IncidentKind.DATASTORE,
                     status=worst(r.status for r in failing),
-                    affected=(),
-                    summary=f"{datastore}: " + "; ".join(_unique(r.summary for r in failing)),
-                    kind="datastore",
+                    affected=Affected(),
                     checks=_ids(failing),
+                    detail="; ".join(_unique(r.summary for r in failing)),
                 )
             )
 
@@ -200,7 +307,6 @@ def find_incidents(
         fine = bool(dependencies) and not any(
             (main := by_id.get(d)) is not None and main.status.failing for d in dependencies
         )
-        clause = "its dependencies are fine" if fine else ""
         # "health, ready: connection refused" rather than the same words twice
         summaries = _unique(r.summary for r in failing)
         detail = (
@@ -211,11 +317,12 @@ def find_incidents(
         incidents.append(
             Incident(
                 cause=name,
+                cause_type=registry.component_type(name),
+                kind=IncidentKind.COMPONENT,
                 status=worst(r.status for r in failing),
-                affected=(name,),
-                summary=f"{name}: {detail}" + (f" ({clause})" if clause else ""),
-                kind="component",
+                affected=Affected.split(registry, [name]),
                 checks=_ids(failing),
+                detail=detail + (" (its dependencies are fine)" if fine else ""),
             )
         )
     incidents.sort(key=lambda incident: -incident.status.severity)

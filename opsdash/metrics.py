@@ -16,6 +16,11 @@ and, where it applies, ``component``):
 ``opsdash_dlq_growth_per_minute``       its growth, when history allows a rate
 ``opsdash_worker_rate_per_minute``      retries/failures/processed per minute (``figure`` label)
 ``opsdash_worker_retry_ratio_percent``  retries / processed
+``opsdash_tls_cert_expiry_seconds``     seconds until an ``https://`` certificate's notAfter
+``opsdash_check_info``                  1 per check, with ``component``, ``kind`` and ``tags``
+``opsdash_incident_status``             per open incident (``cause``, ``kind``), same scale
+``opsdash_incident_affected``           its failing components by ``type``
+``opsdash_incident_check``              1 per check an open incident explains
 ``opsdash_checks``                      how many checks have each ``status``
 ``opsdash_round_duration_seconds``      the round's wall time
 ``opsdash_last_run_timestamp_seconds``  when the round started (alert on staleness with it)
@@ -24,23 +29,19 @@ and, where it applies, ``component``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from opsdash.figures import DlqFigures, HttpFigures, WorkerFigures
+from opsdash.incidents import AFFECTED_TYPES, Incident
 from opsdash.results import CheckResult
 from opsdash.state import Component, Snapshot
 
 STATUS_HELP = "Check status: 0 ok, 1 warn, 2 crit, 3 unknown (Nagios exit-code scale)."
 _CHECK_LABELS = ["check", "component", "kind"]
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def check_families(results: Sequence[CheckResult]) -> list[Metric]:
@@ -72,6 +73,11 @@ def check_families(results: Sequence[CheckResult]) -> list[Metric]:
         "A worker's retries as a percentage of processed jobs.",
         labels=["check", "component"],
     )
+    expiry = GaugeMetricFamily(
+        "opsdash_tls_cert_expiry_seconds",
+        "Seconds from the check's run until the server certificate's notAfter.",
+        labels=["check"],
+    )
     for result in results:
         labels = [result.id, result.component, result.kind]
         status.add_metric(labels, float(result.status.exit_code))
@@ -79,8 +85,8 @@ def check_families(results: Sequence[CheckResult]) -> list[Metric]:
             latency.add_metric(labels, result.latency_ms / 1000.0)
         if result.error is not None:
             error.add_metric([result.id, result.component, result.error.type.value], 1.0)
-        _figures(result, result.details, depth, growth, rates, ratio)
-    return [status, latency, error, depth, growth, rates, ratio]
+        _figures(result, depth, growth, rates, ratio, expiry)
+    return [status, latency, error, depth, growth, rates, ratio, expiry]
 
 
 def component_family(components: Iterable[Component]) -> GaugeMetricFamily:
@@ -97,32 +103,88 @@ def component_family(components: Iterable[Component]) -> GaugeMetricFamily:
 
 def _figures(
     result: CheckResult,
-    details: Mapping[str, Any],
     depth: GaugeMetricFamily,
     growth: GaugeMetricFamily,
     rates: GaugeMetricFamily,
     ratio: GaugeMetricFamily,
+    expiry: GaugeMetricFamily,
 ) -> None:
-    """The DLQ and worker figures a result's details carry (issue 4's ``details`` keys)."""
+    """The figures Prometheus users ask for, read from the result's typed figures."""
     where = [result.id, result.component]
-    if result.kind == "dlq" or result.check == "dlq":
-        if (value := _number(details.get("depth"))) is not None:
-            depth.add_metric(where, value)
-        if (value := _number(details.get("growth_per_min"))) is not None:
-            growth.add_metric(where, value)
-        return
-    for key, raw in details.items():
-        if key.endswith("_per_min") and (value := _number(raw)) is not None:
-            rates.add_metric([*where, key.removesuffix("_per_min")], value)
-    if (value := _number(details.get("retry_ratio_pct"))) is not None:
-        ratio.add_metric(where, value)
+    figures = result.figures
+    if isinstance(figures, DlqFigures):
+        if figures.depth is not None:
+            depth.add_metric(where, float(figures.depth))
+        if figures.growth_per_min is not None:
+            growth.add_metric(where, figures.growth_per_min)
+    elif isinstance(figures, WorkerFigures):
+        for name, value in figures.rates().items():
+            if value is not None:
+                rates.add_metric([*where, name], value)
+        if figures.retry_ratio_pct is not None:
+            ratio.add_metric(where, figures.retry_ratio_pct)
+    elif isinstance(figures, HttpFigures) and figures.certificate is not None:
+        expiry.add_metric([result.id], figures.certificate.seconds_left(result.started_at))
+
+
+def incident_families(incidents: Iterable[Incident]) -> list[Metric]:
+    """The open incidents: one status series per incident (gone once it resolves), the count
+    of what it affects by type, and which checks it explains (for joins and inhibition)."""
+    status = GaugeMetricFamily(
+        "opsdash_incident_status",
+        "An open incident's status: 0 ok, 1 warn, 2 crit, 3 unknown.",
+        labels=["cause", "kind"],
+    )
+    affected = GaugeMetricFamily(
+        "opsdash_incident_affected",
+        "How many failing components of each type an open incident explains.",
+        labels=["cause", "type"],
+    )
+    explains = GaugeMetricFamily(
+        "opsdash_incident_check",
+        "1 for each check an open incident explains (join on check for its cause).",
+        labels=["cause", "check"],
+    )
+    for incident in incidents:
+        status.add_metric([incident.cause, incident.kind.value], float(incident.status.exit_code))
+        for component_type in AFFECTED_TYPES:
+            count = incident.affected.count(component_type)
+            if count:
+                affected.add_metric([incident.cause, component_type], float(count))
+        for check_id in incident.checks:
+            explains.add_metric([incident.cause, check_id], 1.0)
+    return [status, affected, explains]
+
+
+InfoRow = tuple[str, str, str, Sequence[str]]
+"""check id, component, kind, tags."""
+
+
+def info_family(rows: Iterable[InfoRow]) -> GaugeMetricFamily:
+    """``opsdash_check_info``: 1 per check, with its tags (comma-joined, sorted) for joins."""
+    family = GaugeMetricFamily(
+        "opsdash_check_info",
+        "1 for every check; its component, kind and tags (comma-joined, sorted) for joins.",
+        labels=["check", "component", "kind", "tags"],
+    )
+    for check_id, component, kind, tags in rows:
+        family.add_metric([check_id, component, kind, ",".join(sorted(tags))], 1.0)
+    return family
+
+
+def snapshot_info(snapshot: Snapshot) -> list[InfoRow]:
+    """The info rows of the checks that ran in ``snapshot``."""
+    tags = {check_id: c.tags for c in snapshot.components for check_id in c.checks}
+    return [(r.id, r.component, r.kind, tags.get(r.id, ())) for r in snapshot.results]
 
 
 def snapshot_families(snapshot: Snapshot) -> list[Metric]:
     """Every family of a one-shot snapshot, round figures included."""
     families = check_families(snapshot.results)
+    families.append(info_family(snapshot_info(snapshot)))
     if snapshot.components:
         families.append(component_family(snapshot.components))
+    families += incident_families(snapshot.incidents)
     counts = GaugeMetricFamily("opsdash_checks", "Checks by status.", labels=["status"])
     for name, count in snapshot.counts.items():
         counts.add_metric([name], float(count))

@@ -2,17 +2,18 @@
 
 A probe returns an :class:`Observation` (or raises); the harness wraps it into a
 :class:`CheckResult` with timing, the target and, when the probe got no answer to judge, a
-:class:`ProbeError`. Results are immutable and JSON-ready (``details`` holds plain values only).
+:class:`ProbeError`. Results are immutable; what a probe measured travels as typed
+:mod:`~opsdash.figures`, never as a free-form mapping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from opsdash.figures import Figures, details_json
 from opsdash.status import Status
 
 
@@ -39,19 +40,23 @@ class Observation:
 
     status: Status
     summary: str
-    details: Mapping[str, Any] = field(default_factory=dict)
+    figures: Figures | None = None
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The JSON ``details`` these figures make (:func:`opsdash.figures.details_json`)."""
+        return details_json(self.figures)
 
 
 class ProbeFailure(Exception):
     """Raised by a probe that knows exactly why it got no answer to judge."""
 
-    def __init__(
-        self, error_type: ErrorType, message: str, details: Mapping[str, Any] | None = None
-    ) -> None:
+    def __init__(self, error_type: ErrorType, message: str, figures: Figures | None = None) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.message = message
-        self.details: Mapping[str, Any] = details or {}
+        self.figures = figures
+        """What the probe measured before it failed (a TLS failure's certificate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +79,20 @@ class CheckResult:
     summary: str
     latency_ms: float | None
     target: str
-    details: Mapping[str, Any]
+    figures: Figures | None
     error: ProbeError | None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The JSON ``details`` object (:func:`opsdash.figures.details_json`): what
+        ``check --json`` prints. Faces read :attr:`figures` instead."""
+        return details_json(self.figures)
 
     def with_status(self, status: Status, summary: str | None = None) -> CheckResult:
         """A copy with another status (and summary), for the stages that re-judge."""
         return replace(self, status=status, summary=self.summary if summary is None else summary)
 
-    def with_details(self, **extra: Any) -> CheckResult:
-        """A copy with ``extra`` merged into ``details``."""
-        return replace(self, details={**self.details, **extra})
+    def with_figures(self, figures: Figures | None) -> CheckResult:
+        """A copy with other figures (a derive step's rates)."""
+        return replace(self, figures=figures)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from opsdash.incidents import Incident, find_incidents
@@ -45,6 +45,28 @@ class Component:
     type: ComponentType
     status: Status
     checks: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+    """The registry entry's tags (every check of a component shares them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceMark:
+    """A silence in force, as the faces show it next to what it holds back."""
+
+    matcher: str
+    reason: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CheckMark:
+    """What ``opsdash alert``'s state says about one check: marks on the snapshot, never
+    edits to its result."""
+
+    silence: SilenceMark | None = None
+    """The silence covering the check itself (by id, component, tag or glob)."""
+    flapping: bool = False
+    """Its status changed more than ``flapping.changes`` times in its last ``window`` runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +80,20 @@ class Snapshot:
     components: tuple[Component, ...]
     incidents: tuple[Incident, ...]
     since: Mapping[str, datetime] = field(default_factory=dict)
+    marks: Mapping[str, CheckMark] = field(default_factory=dict)
+    """Silences and flapping by check id (see :class:`opsdash.alerting.AlertView`)."""
+    incident_silences: Mapping[str, SilenceMark] = field(default_factory=dict)
+    """By incident cause: a silence on the cause holds back the whole incident."""
+
+    def with_marks(
+        self, marks: Mapping[str, CheckMark], incident_silences: Mapping[str, SilenceMark]
+    ) -> Snapshot:
+        """A copy with ``opsdash alert``'s marks."""
+        return replace(self, marks=marks, incident_silences=incident_silences)
+
+    def mark(self, check_id: str) -> CheckMark | None:
+        """The marks of one check, if it has any."""
+        return self.marks.get(check_id)
 
     @property
     def status(self) -> Status:
@@ -188,9 +224,11 @@ def components(
     """Each component's status: the worst of its checks' latest results (registry order)."""
     by_component: dict[str, list[str]] = {}
     types: dict[str, ComponentType] = {}
+    tags: dict[str, tuple[str, ...]] = {}
     for spec in specs:
         by_component.setdefault(spec.component, []).append(spec.id)
         types[spec.component] = spec.component_type
+        tags.setdefault(spec.component, spec.tags)
     status_of = {result.id: result.status for result in results}
     return [
         Component(
@@ -198,6 +236,7 @@ def components(
             types[name],
             worst(status_of[i] for i in check_ids if i in status_of),
             tuple(check_ids),
+            tags[name],
         )
         for name, check_ids in by_component.items()
     ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
+from opsdash.figures import Figures
 from opsdash.plan import CheckSpec
 from opsdash.redact import Redactor
 from opsdash.registry.model import LatencyThresholds
@@ -48,7 +48,7 @@ def result(
     status: Status = Status.OK,
     summary: str = "",
     *,
-    details: dict[str, Any] | None = None,
+    figures: Figures | None = None,
     error: ErrorType | None = None,
     at: datetime | None = None,
 ) -> CheckResult:
@@ -63,7 +63,7 @@ def result(
         summary=summary or status.value,
         latency_ms=1.0,
         target=f"test://{check_id}",
-        details=details or {},
+        figures=figures,
         error=None if error is None else ProbeError(error, summary),
         started_at=at or datetime(2026, 1, 25, 10, 0, tzinfo=UTC),
     )

@@ -218,7 +218,7 @@ async def test_one_message_per_incident(receiver: Receiver, tmp_path: Path) -> N
             server.close()
     assert receiver.kinds() == ["firing"]
     (body,) = receiver.bodies
-    assert body["summary"] == "redis unreachable; 3 dependants not ready"
+    assert body["summary"] == "redis unreachable; 3 services not ready"
     assert body["cause"] == "redis"
     assert body["affected"] == ["svc0", "svc1", "svc2"]
     assert {c["id"] for c in body["checks"]} == {"redis", "svc0.ready", "svc1.ready", "svc2.ready"}
@@ -307,6 +307,59 @@ async def test_silence_holds_notifications_until_it_expires(
     await runner.run(advance=30 * 60)  # the silence has ended: the alert goes out now
     assert receiver.kinds() == ["firing"]
     assert read_silences(state, now=runner.now) == []
+
+
+async def _redis_outage(
+    receiver: Receiver, tmp_path: Path, matcher: str
+) -> tuple[Runner, list[FlipService]]:
+    """Two alert runs of a redis outage with three dependants unready, ``matcher`` silenced."""
+    services = [FlipService() for _ in range(3)]
+    for server in services:
+        server.ready(503)
+    registry = make_registry(
+        {f"svc{i}": {"url": s.url, "depends_on": ["redis"]} for i, s in enumerate(services)},
+        receiver,
+        datastores={"redis": {"kind": "redis", "url": f"redis://127.0.0.1:{free_port()}/0"}},
+    )
+    state = tmp_path / "state.db"
+    runner = Runner(registry, state)
+    with open_store(state, report=pytest.fail) as store:
+        store.add_silence(matcher, "failover", now=runner.now, duration=30 * 60, author="t")
+    await runner.run()
+    await runner.run()
+    return runner, services
+
+
+async def test_a_silence_on_the_cause_holds_back_the_whole_incident(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    # `opsdash silence redis`: the dependants are not silenced themselves, but their
+    # notification is the redis incident's, and that one is held back.
+    runner, services = await _redis_outage(receiver, tmp_path, "redis")
+    for server in services:
+        server.close()
+    assert receiver.kinds() == []
+    held = [line for line in runner.err if "silenced, not notifying" in line]
+    assert held and "redis unreachable; 3 services not ready" in held[0]
+
+
+async def test_a_silence_on_a_dependant_holds_back_only_that_dependant(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    _, services = await _redis_outage(receiver, tmp_path, "svc1")
+    for server in services:
+        server.close()
+    assert receiver.kinds() == ["firing"]
+    (body,) = receiver.bodies
+    assert body["summary"] == "redis unreachable; 3 services not ready"
+    assert body["affected"] == ["svc0", "svc1", "svc2"]
+    silenced = {c["id"]: c["silenced"] for c in body["checks"]}
+    assert silenced == {
+        "redis": False,
+        "svc0.ready": False,
+        "svc1.ready": True,
+        "svc2.ready": False,
+    }
 
 
 # --- outbox, dry run, state file ------------------------------------------------------------

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from mockupdb import MockupDB
 
+from opsdash.figures import DlqFigures
 from opsdash.harness import run_probe
 from opsdash.plan import CheckSpec, build_plan
 from opsdash.registry.model import Registry
@@ -239,13 +240,11 @@ async def test_http_json_body_over_the_cap_is_not_read() -> None:
 
 def sample(spec: CheckSpec, depth: int, at: float) -> CheckResult:
     """A stored result as the probe would have produced it at time ``at``."""
-    details = {"source": "redis-list", "depth": depth, "oldest_age_s": None,
-               "growth_per_min": None, "eta_crit_s": None, "window_s": None,
-               "sampled_at": at, "notes": []}  # fmt: skip
+    figures = DlqFigures("redis-list", depth, at)
     return CheckResult(
         id=spec.id, component=spec.component, check=spec.check, kind=spec.kind,
         status=Status.WARN if depth else Status.OK, summary=f"{depth} dead letters",
-        latency_ms=1.0, target=spec.target, details=details, error=None,
+        latency_ms=1.0, target=spec.target, figures=figures, error=None,
         started_at=datetime.fromtimestamp(at, UTC),
     )  # fmt: skip
 
@@ -297,7 +296,9 @@ def test_growth_window_ignores_old_and_failed_samples() -> None:
     spec = dlq_spec(make_registry(GROWTH))
     assert spec.derive is not None
     now = time.time()
-    failed = replace(sample(spec, 0, now - 60), error=None, details={"depth": None})
+    failed = replace(
+        sample(spec, 0, now - 60), error=None, figures=DlqFigures("redis-list", None, now - 60)
+    )
     history = [sample(spec, 0, now - 3600), sample(spec, 10, now - 120), failed]
     result = spec.derive(sample(spec, 12, now), history)
     assert result.details["growth_per_min"] == pytest.approx(1.0)

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from opsdash.figures import HttpFigures, SqlValueFigures
 from opsdash.harness import run_probe
 from opsdash.registry.model import LatencyThresholds
 from opsdash.resources import Resources
@@ -18,14 +19,14 @@ from tests.helpers import spec
 
 
 async def _ok(_: Resources) -> Observation:
-    return Observation(Status.OK, "fine", {"answer": 42})
+    return Observation(Status.OK, "fine", SqlValueFigures(42.0))
 
 
 async def test_an_answer_becomes_a_timed_result() -> None:
     async with Resources() as resources:
         result = await run_probe(spec("api.health", _ok), resources)
     assert (result.status, result.summary, result.error) == (Status.OK, "fine", None)
-    assert result.details == {"answer": 42}
+    assert result.figures == SqlValueFigures(42.0)
     assert result.latency_ms is not None and result.latency_ms >= 0
 
 
@@ -85,22 +86,25 @@ async def test_the_cause_chain_is_searched_for_the_telling_error() -> None:
 
 async def test_a_config_failure_is_unknown_not_crit() -> None:
     async def misconfigured(_: Resources) -> Observation:
-        raise ProbeFailure(ErrorType.CONFIG, "no such table", {"table": "x"})
+        raise ProbeFailure(ErrorType.CONFIG, "no such table", HttpFigures(tls_error="x"))
 
     async with Resources() as resources:
         result = await run_probe(spec("db.custom", misconfigured), resources)
     assert result.status is Status.UNKNOWN
-    assert result.details == {"table": "x"}
+    assert result.figures == HttpFigures(tls_error="x")
 
 
 async def test_secrets_never_reach_summary_error_or_details() -> None:
     async def leaky(_: Resources) -> Observation:
         raise ProbeFailure(
-            ErrorType.AUTH, "password authentication failed for s3cr3t-pw", {"dsn": "x:s3cr3t-pw"}
+            ErrorType.AUTH,
+            "password authentication failed for s3cr3t-pw",
+            HttpFigures(tls_error="x:s3cr3t-pw"),
         )
 
     async def leaky_answer(_: Resources) -> Observation:
-        return Observation(Status.WARN, "token s3cr3t-pw echoed", {"body": ["s3cr3t-pw"]})
+        figures = HttpFigures(dependency_messages={"db": "s3cr3t-pw"}, body="is s3cr3t-pw")
+        return Observation(Status.WARN, "token s3cr3t-pw echoed", figures)
 
     async with Resources() as resources:
         failed = await run_probe(spec("db", leaky, secrets=("s3cr3t-pw",)), resources)
@@ -108,7 +112,8 @@ async def test_secrets_never_reach_summary_error_or_details() -> None:
     for result in (failed, answered):
         assert "s3cr3t-pw" not in repr(result)
     assert failed.summary == "password authentication failed for ***"
-    assert answered.details == {"body": ["***"]}
+    assert answered.details == {"dependency_messages": {"db": "***"}, "body": "is ***"}
+    assert failed.details == {"tls_error": "x:***"}
 
 
 async def test_latency_thresholds_raise_the_status() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from opsdash.figures import HttpFigures
 from opsdash.incidents import datastore_named, find_incidents
 from opsdash.plan import build_plan
 from opsdash.registry.model import Registry
@@ -33,7 +34,10 @@ def _healthy() -> dict[str, CheckResult]:
     for check_id in list(results):
         if check_id.endswith(".ready"):
             results[check_id] = result(
-                check_id, details={"dependencies": {"redis": "ok", "postgres": "ok"}}
+                check_id,
+                figures=HttpFigures(
+                    http_status=200, dependencies={"redis": Status.OK, "postgres": Status.OK}
+                ),
             )
     return results
 
@@ -44,7 +48,9 @@ def _ready_failing(check_id: str, **dependencies: str) -> CheckResult:
         check_id,
         Status.CRIT,
         f"503 Service Unavailable: {failing} down",
-        details={"http_status": 503, "dependencies": dependencies},
+        figures=HttpFigures(
+            http_status=503, dependencies={n: Status(s) for n, s in dependencies.items()}
+        ),
     )
 
 
@@ -67,8 +73,9 @@ def test_a_datastore_down_groups_its_failing_dependants() -> None:
         Status.CRIT,
         "datastore-down",
     )
-    assert incident.affected == ("booking-service", "chat-service")
-    assert incident.summary == "redis unreachable; 2 dependants not ready"
+    assert incident.affected.names == ("booking-service", "chat-service")
+    assert incident.affected.services == ("booking-service", "chat-service")
+    assert incident.summary == "redis unreachable; 2 services not ready"
     assert set(incident.checks) == {"redis", "booking-service.ready", "chat-service.ready"}
 
 
@@ -79,8 +86,8 @@ def test_dependants_that_are_fine_are_not_listed_as_affected() -> None:
 
     (incident,) = find_incidents(REGISTRY, SPECS, list(results.values()))
 
-    assert incident.affected == ("chat-service",)
-    assert incident.summary == "redis unreachable; 1 dependant not ready"
+    assert incident.affected.names == ("chat-service",)
+    assert incident.summary == "redis unreachable; 1 service not ready"
 
 
 def test_a_datastore_that_answers_while_two_services_report_it_failing() -> None:
@@ -91,7 +98,8 @@ def test_a_datastore_that_answers_while_two_services_report_it_failing() -> None
     (incident,) = find_incidents(REGISTRY, SPECS, list(results.values()))
 
     assert (incident.cause, incident.kind) == ("redis", "unreachable-from-dependants")
-    assert incident.affected == ("booking-service", "chat-service")
+    assert incident.affected.names == ("booking-service", "chat-service")
+    assert "but 2 services report it failing" in incident.summary
     assert "answers opsdash" in incident.summary and "between them" in incident.summary
 
 
@@ -101,7 +109,7 @@ def test_a_single_service_reporting_a_datastore_is_its_own_incident() -> None:
 
     (incident,) = find_incidents(REGISTRY, SPECS, list(results.values()))
 
-    assert (incident.cause, incident.kind, incident.affected) == (
+    assert (incident.cause, incident.kind, incident.affected.names) == (
         "chat-service",
         "component",
         ("chat-service",),
@@ -134,7 +142,7 @@ def test_each_dependant_lands_in_one_incident_and_root_causes_come_first() -> No
 
     causes = [incident.cause for incident in incidents]
     assert causes == ["postgres", "redis", "admin-service"]
-    affected = [name for incident in incidents for name in incident.affected]
+    affected = [name for incident in incidents for name in incident.affected.names]
     assert sorted(affected) == ["admin-service", "booking-service", "course-service"]
 
 
@@ -171,8 +179,9 @@ def test_a_worker_retrying_while_its_datastore_is_down_joins_that_incident() -> 
     (incident,) = find_incidents(registry, specs, results)
 
     assert incident.cause == "redis"
-    assert incident.affected == ("chat-service", "allocation-worker")
-    assert incident.summary == "redis unreachable; 2 dependants not ready"
+    assert incident.affected.names == ("chat-service", "allocation-worker")
+    assert incident.affected.workers == ("allocation-worker",)
+    assert incident.summary == "redis unreachable; 1 service not ready, 1 worker failing"
 
 
 def test_a_dependant_that_does_not_answer_is_down_itself_not_affected() -> None:
@@ -185,7 +194,7 @@ def test_a_dependant_that_does_not_answer_is_down_itself_not_affected() -> None:
     incidents = find_incidents(REGISTRY, SPECS, list(results.values()))
 
     by_cause = {incident.cause: incident for incident in incidents}
-    assert by_cause["redis"].affected == ("booking-service",)
+    assert by_cause["redis"].affected.names == ("booking-service",)
     assert by_cause["redis"].notes == ("connection refused",)  # no cascading flag: no answer
     chat = by_cause["chat-service"]
     assert chat.summary == "chat-service: health, ready: connection refused"  # said once

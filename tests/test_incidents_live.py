@@ -108,8 +108,8 @@ async def test_a_redis_outage_is_one_incident_with_its_dependants(
     assert len(incidents) == 1
     (incident,) = incidents
     assert (incident.cause, incident.kind) == ("redis", "datastore-down")
-    assert incident.affected == ("booking-service", "chat-service", "course-service")
-    assert incident.summary == "redis unreachable; 3 dependants not ready"
+    assert incident.affected.names == ("booking-service", "chat-service", "course-service")
+    assert incident.summary == "redis unreachable; 3 services not ready"
     cascading = [note for note in incident.notes if "cascading-restart" in note]
     assert len(cascading) == 1
     assert cascading[0].startswith("chat-service")
@@ -139,5 +139,5 @@ async def test_services_reporting_redis_down_while_it_answers(
     assert len(incidents) == 1
     (incident,) = incidents
     assert (incident.cause, incident.kind) == ("redis", "unreachable-from-dependants")
-    assert incident.affected == ("booking-service", "chat-service")
+    assert incident.affected.names == ("booking-service", "chat-service")
     assert "answers opsdash" in incident.summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
+from opsdash.figures import HttpFigures
 from opsdash.plan import build_plan
 from opsdash.registry.model import Registry
 from opsdash.render.junit import render_junit
@@ -30,7 +31,7 @@ def result(
     component, check = check_id.split(".")
     return CheckResult(
         check_id, component, check, "http", status, summary, 12.5,
-        f"http://127.0.0.1/{check}", {"http_status": 503}, error,
+        f"http://127.0.0.1/{check}", HttpFigures(http_status=503), error,
         datetime(2026, 1, 25, 10, tzinfo=UTC),
     )  # fmt: skip
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from opsdash.figures import DlqFigures, WorkerFigures
 from opsdash.plan import build_plan
 from opsdash.registry.model import Registry
 from opsdash.render.prometheus import render_prometheus
@@ -35,7 +36,7 @@ def result(
 ) -> CheckResult:
     return CheckResult(
         check_id, component, check, kind, status, str(kw.get("summary", status)),
-        kw.get("latency_ms", 10.0), "t", kw.get("details", {}), kw.get("error"), AT,  # type: ignore[arg-type]
+        kw.get("latency_ms", 10.0), "t", kw.get("figures"), kw.get("error"), AT,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -57,10 +58,11 @@ def test_status_latency_dlq_rates_and_round_figures() -> None:
             result("booking.health", "booking", "health", "http", Status.OK, latency_ms=12.0),
             result("booking.ready", "booking", "ready", "http", Status.CRIT),
             result("allocation-worker.dlq", "allocation-worker", "dlq", "dlq", Status.WARN,
-                   details={"depth": 7, "growth_per_min": 1.5, "source": "redis-list"}),
+                   figures=DlqFigures("redis-list", 7, 0.0, growth_per_min=1.5)),
             result("allocation-worker.retries", "allocation-worker", "retries", "worker-metrics",
-                   Status.OK, details={"retries_per_min": 3.0, "processed_per_min": 60,
-                                       "failures_per_min": None, "retry_ratio_pct": 5.0}),
+                   Status.OK, figures=WorkerFigures("prometheus", 5, "allocation-worker.dlq", 0.0,
+                                       retries_per_min=3.0, processed_per_min=60,
+                                       failures_per_min=None, retry_ratio_pct=5.0)),
         ]
     )  # fmt: skip
     snap = state.snapshot(started_at=AT, duration_ms=250.0)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from opsdash.figures import SqlValueFigures
 from opsdash.plan import build_plan
 from opsdash.registry.model import Registry
 from opsdash.results import CheckResult
@@ -50,7 +51,7 @@ def test_derive_sees_the_earlier_results_of_its_check() -> None:
 
     def derive(current: CheckResult, history: Sequence[CheckResult]) -> CheckResult:
         seen.append(len(history))
-        return current.with_details(runs=len(history) + 1)
+        return current.with_figures(SqlValueFigures(len(history) + 1))
 
     specs = [replace(s, derive=derive) if s.id == "api.ready" else s for s in build_plan(REGISTRY)]
     state = PlatformState(REGISTRY, specs)
@@ -58,7 +59,7 @@ def test_derive_sees_the_earlier_results_of_its_check() -> None:
         state.apply(result("api.ready", at=T0 + timedelta(seconds=i)))
     latest = state.latest("api.ready")
     assert seen == [0, 1, 2]
-    assert latest is not None and latest.details["runs"] == 3
+    assert latest is not None and latest.figures == SqlValueFigures(3)
 
 
 def test_snapshot_rolls_up_components_and_counts() -> None:

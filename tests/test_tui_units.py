@@ -7,12 +7,15 @@ import asyncio
 import gc
 import time
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from opsdash.alertstate.store import open_store
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, Observation
+from opsdash.state import Snapshot
 from opsdash.status import Status
 from opsdash.tui.alert_marks import AlertMarks
 from opsdash.tui.collector import CollectorPolicy
@@ -141,30 +144,47 @@ def test_the_collector_policy_gives_back_what_it_changed() -> None:
     assert gc.get_freeze_count() == 0
 
 
+async def _never(_: Resources) -> Observation:
+    raise AssertionError("not run")
+
+
+def _snapshot(*results: CheckResult) -> Snapshot:
+    return Snapshot("p", datetime.now(UTC), None, results, (), ())
+
+
+MARKED_SPECS = [
+    replace(spec("redis", _never), component_type="datastore", tags=("core",)),
+    spec("api.health", _never),
+]
+
+
 def test_alert_marks_show_a_silence_from_the_state_file(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     with open_store(state, report=print) as store:
         store.add_silence("redis", "failover drill", now=time.time(), duration=3600, author="t")
-    marks = AlertMarks(state, {"redis": ("core",), "api.health": ()})
-    plain = [result("redis", Status.CRIT), result("api.health")]
-    assert marks.mark(plain) == plain  # nothing read yet: nothing marked
+    marks = AlertMarks(state, MARKED_SPECS)
+    plain = _snapshot(result("redis", Status.CRIT), result("api.health"))
+    assert marks.apply(plain) == plain  # nothing read yet: nothing marked
     marks.read()
-    redis, api = marks.mark(plain)
-    assert redis.details["silenced"]["reason"] == "failover drill"
-    assert "silenced" not in api.details
+    marked = marks.apply(plain)
+    redis = marked.mark("redis")
+    assert redis is not None and redis.silence is not None
+    assert redis.silence.reason == "failover drill"
+    assert marked.mark("api.health") is None
+    assert marked.results == plain.results  # the results themselves are never edited
 
 
 def test_alert_marks_without_a_state_file_mark_nothing(tmp_path: Path) -> None:
-    marks = AlertMarks(tmp_path / "missing.db", {})
+    marks = AlertMarks(tmp_path / "missing.db", [])
     marks.read()
     assert not (tmp_path / "missing.db").exists()  # reading never creates the state
-    plain = [result("redis", Status.CRIT)]
-    assert marks.mark(plain) == plain
+    plain = _snapshot(result("redis", Status.CRIT))
+    assert marks.apply(plain) == plain
 
 
 async def test_alert_marks_are_re_read_while_watching(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
-    marks = AlertMarks(state, {})
+    marks = AlertMarks(state, [])
     watching = asyncio.create_task(marks.watch(every=0.01))
     try:
         with open_store(state, report=print) as store:

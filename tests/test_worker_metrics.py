@@ -20,6 +20,7 @@ from prometheus_client.openmetrics.exposition import (
 )
 from redis.asyncio import Redis
 
+from opsdash.figures import WorkerFigures
 from opsdash.harness import run_probe
 from opsdash.plan import CheckSpec, build_plan
 from opsdash.probes.promtext import Selector
@@ -132,8 +133,9 @@ def one_shot(spec: CheckSpec, result: CheckResult) -> CheckResult:
 
 def earlier(result: CheckResult, seconds: float) -> CheckResult:
     """``result`` as if scraped ``seconds`` before it was (tests cannot wait minutes)."""
-    at = result.details["sampled_at"] - seconds
-    return replace(result, details={**result.details, "sampled_at": at})
+    assert isinstance(result.figures, WorkerFigures)
+    at = result.figures.sampled_at - seconds
+    return replace(result, figures=replace(result.figures, sampled_at=at))
 
 
 # --- prometheus -------------------------------------------------------------------------

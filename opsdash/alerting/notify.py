@@ -50,6 +50,7 @@ def text(payload: Mapping[str, Any]) -> str:
         lines.append("affected: " + ", ".join(str(name) for name in affected))
     for check in payload.get("checks") or []:
         flap = " (flapping)" if check.get("flapping") else ""
+        flap += " (silenced)" if check.get("silenced") else ""
         lines.append(f"• {check.get('id')}: {check.get('status')}{flap} {check.get('summary')}")
     lines += [f"note: {note}" for note in payload.get("notes") or []]
     return "\n".join(lines)

@@ -13,8 +13,8 @@ Per check (thresholds from ``defaults``):
   a row) and does not resolve while it flaps: one page, not one per flap.
 
 Per incident: firing checks are grouped by the incident that explains them (its cause), so
-"redis unreachable; 7 dependants not ready" is one notification. A check stays in the group it
-fired in until it resolves. A group notifies when it opens, when it gets worse (warn -> crit),
+"redis unreachable; 6 services not ready, 1 worker failing" is one notification. A check stays
+in the group it fired in until it resolves. A group notifies when it opens, when it gets worse (warn -> crit),
 as a reminder every ``repeat_interval`` while open, and when its last check resolves.
 """
 
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from opsdash.alertstate.store import CheckState, Group, Silence
-from opsdash.alertstate.view import silenced
+from opsdash.alertstate.view import incident_silence, silenced
 from opsdash.formats import iso
 from opsdash.incidents import Incident
 from opsdash.plan import CheckSpec
@@ -157,6 +157,7 @@ def _payload(
     *,
     platform: str,
     now: float,
+    silenced_ids: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The JSON body of a notification (schema ``opsdash.alert/v1``): the incident and its
     checks, as webhooks receive it and as the other targets' text is made from."""
@@ -180,6 +181,7 @@ def _payload(
                 "status": member.status.value,
                 "summary": summaries.get(member.id, ""),
                 "flapping": member.flapping,
+                "silenced": member.id in silenced_ids,
             }
             for member in members
         ],
@@ -205,6 +207,7 @@ def decide(
         for check_id in each.checks:
             incident_of.setdefault(check_id, each)
     by_cause = {each.cause: each for each in incidents}
+    every_spec = list(specs.values())
     summaries = {result.id: result.summary for result in results}
 
     new_states: dict[str, CheckState] = {}
@@ -259,9 +262,9 @@ def decide(
             group = Group(
                 key=key,
                 cause=key,
-                kind=incident.kind if incident else "component",
+                kind=incident.kind.value if incident else "component",
                 summary=incident.summary if incident else _flapping_summary(key, members),
-                affected=incident.affected if incident else (),
+                affected=incident.affected.names if incident else (),
                 notes=incident.notes if incident else (),
                 opened_at=now,
                 notified_status=None,
@@ -271,12 +274,15 @@ def decide(
             group = replace(
                 group,
                 summary=incident.summary,
-                affected=incident.affected,
+                affected=incident.affected.names,
                 notes=incident.notes,
-                kind=incident.kind,
+                kind=incident.kind.value,
             )
+        # A silence on the incident's cause holds back the whole incident, dependants
+        # included; otherwise each silenced check is held back alone.
+        on_cause = incident_silence(incident, every_spec, silences) if incident else None
         covering = {
-            m.id: silenced(m.id, specs[m.id].component, specs[m.id].tags, silences)
+            m.id: on_cause or silenced(m.id, specs[m.id].component, specs[m.id].tags, silences)
             for m in members
             if m.id in specs
         }
@@ -296,7 +302,14 @@ def decide(
                 group = replace(group, last_notified=now)
             if kind is not None:
                 payload = _payload(
-                    kind, group, status, members, summaries, platform=platform, now=now
+                    kind,
+                    group,
+                    status,
+                    members,
+                    summaries,
+                    platform=platform,
+                    now=now,
+                    silenced_ids=frozenset(k for k, v in covering.items() if v),
                 )
                 notifications.append(
                     Notification(kind, group, status, tuple(members), tags, payload)

@@ -40,6 +40,7 @@ from opsdash.alertstate.store import (
     open_store,
     set_aside,
 )
+from opsdash.figures import figures_from_json, type_name
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
 from opsdash.resources import Resources
@@ -71,7 +72,11 @@ class RunOutcome:
 def dump_result(result: CheckResult) -> str:
     """A result as JSON (the ``check --json`` entry plus its time), read back next run by
     :func:`load_result`."""
-    entry = {**check_object(result), "started_at": result.started_at.timestamp()}
+    entry = {
+        **check_object(result),
+        "started_at": result.started_at.timestamp(),
+        "figures": type_name(result.figures),
+    }
     return json.dumps(entry, default=str, ensure_ascii=False)
 
 
@@ -89,7 +94,7 @@ def load_result(text: str) -> CheckResult | None:
             summary=data["summary"],
             latency_ms=data["latency_ms"],
             target=data["target"],
-            details=data["details"],
+            figures=figures_from_json(data.get("figures"), data["details"]),
             error=None if error is None else ProbeError(ErrorType(error["type"]), error["message"]),
             started_at=datetime.fromtimestamp(data["started_at"], UTC),
         )

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opsdash.alertstate.store import Silence, default_state_path, open_readonly
-from opsdash.results import CheckResult
+from opsdash.incidents import Incident
+from opsdash.plan import CheckSpec
+from opsdash.state import CheckMark, SilenceMark, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,30 @@ def silenced(
     return None
 
 
+def incident_silence(
+    incident: Incident, specs: Sequence[CheckSpec], silences: Sequence[Silence]
+) -> Silence | None:
+    """The silence on ``incident``'s cause, which holds back the whole incident (its
+    dependants included): one covering the cause by name, tag, or one of the cause's own
+    checks the incident explains."""
+    if not silences:
+        return None
+    own = [spec for spec in specs if spec.component == incident.cause]
+    tags = tuple(dict.fromkeys(tag for spec in own for tag in spec.tags))
+    candidates = [incident.cause]
+    candidates += [spec.id for spec in own if spec.id in incident.checks]
+    for check_id in candidates:
+        found = silenced(check_id, incident.cause, tags, silences)
+        if found is not None:
+            return found
+    return None
+
+
+def silence_mark(silence: Silence) -> SilenceMark:
+    """How the faces show ``silence``."""
+    return SilenceMark(silence.matcher, silence.reason, silence.expires_at)
+
+
 @dataclass(frozen=True, slots=True)
 class AlertView:
     """What the alerting state says, read once: silences in force and the checks that flap."""
@@ -81,33 +107,50 @@ class AlertView:
             silences = store.silences(now=time.time() if now is None else now)
             return cls(tuple(silences), store.flapping())
 
-    def mark(
-        self, results: Sequence[CheckResult], tags: Mapping[str, Sequence[str]]
-    ) -> list[CheckResult]:
-        """``results`` with ``details.silenced`` (reason, until) and ``details.flapping`` where
-        they apply. ``tags`` maps check ids to their tags (silences may name a tag)."""
+    def check_marks(self, specs: Sequence[CheckSpec]) -> dict[str, CheckMark]:
+        """The marks of every check of ``specs`` that has one (built once per read: the
+        dashboard reuses the same objects until the next read)."""
         if not self.silences and not self.flapping:
-            return list(results)
-        marked: list[CheckResult] = []
-        for result in results:
-            extra: dict[str, object] = {}
-            silence = silenced(result.id, result.component, tags.get(result.id, ()), self.silences)
+            return {}
+        marks: dict[str, CheckMark] = {}
+        for spec in specs:
+            silence = silenced(spec.id, spec.component, spec.tags, self.silences)
+            flapping = spec.id in self.flapping
+            if silence is not None or flapping:
+                mark = None if silence is None else silence_mark(silence)
+                marks[spec.id] = CheckMark(mark, flapping)
+        return marks
+
+    def incident_silences(
+        self, incidents: Sequence[Incident], specs: Sequence[CheckSpec]
+    ) -> dict[str, SilenceMark]:
+        """The silenced incidents, by cause."""
+        found: dict[str, SilenceMark] = {}
+        for incident in incidents:
+            silence = incident_silence(incident, specs, self.silences)
             if silence is not None:
-                extra["silenced"] = {
-                    "reason": silence.reason,
-                    "until": silence.expires_at.isoformat(timespec="seconds"),
-                }
-            if result.id in self.flapping:
-                extra["flapping"] = True
-            marked.append(result.with_details(**extra) if extra else result)
-        return marked
+                found[incident.cause] = silence_mark(silence)
+        return found
+
+    def apply(
+        self,
+        snapshot: Snapshot,
+        specs: Sequence[CheckSpec],
+        marks: Mapping[str, CheckMark] | None = None,
+    ) -> Snapshot:
+        """``snapshot`` with this view's marks (``marks``: :meth:`check_marks`, when the caller
+        keeps them)."""
+        if not self.silences and not self.flapping:
+            return snapshot
+        return snapshot.with_marks(
+            self.check_marks(specs) if marks is None else marks,
+            self.incident_silences(snapshot.incidents, specs),
+        )
 
 
-def mark_results(
-    results: Sequence[CheckResult],
-    tags: Mapping[str, Sequence[str]],
-    path: Path | None = None,
-) -> list[CheckResult]:
-    """``results`` marked with what the alerting state at ``path`` says (see
-    :meth:`AlertView.mark`): ``check`` shows planned work and unstable checks this way."""
-    return AlertView.read(path).mark(results, tags)
+def mark_snapshot(
+    snapshot: Snapshot, specs: Sequence[CheckSpec], path: Path | None = None
+) -> Snapshot:
+    """``snapshot`` marked with what the alerting state at ``path`` says (see
+    :class:`AlertView`): ``check`` shows planned work and unstable checks this way."""
+    return AlertView.read(path).apply(snapshot, specs)

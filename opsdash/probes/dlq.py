@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from opsdash.figures import BullmqFigures, DlqFigures, RabbitmqFigures, StreamGroup
 from opsdash.probe_plan import Derive, Planned
 from opsdash.probes.queue_sources import (
     Unjudgeable,
@@ -84,8 +85,10 @@ class Reading:
     depth: int
     oldest_at: float | None = None
     """When the oldest dead letter arrived (seconds since the epoch), if the source can tell."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    """Source-specific figures, shown as details."""
+    groups: Mapping[str, StreamGroup] | None = None
+    """A stream's consumer groups."""
+    bullmq: BullmqFigures | None = None
+    rabbitmq: RabbitmqFigures | None = None
     notes: tuple[str, ...] = ()
     """Short phrases worth a place in the summary (``3 pending in group replay``)."""
 
@@ -120,43 +123,41 @@ async def probe_dlq(resources: Resources, reader: Reader, dlq: DlqBase) -> Obser
     try:
         reading = await reader(resources)
     except Unjudgeable as exc:
-        unread = {"source": source, "depth": None, "sampled_at": time.time()}
-        return Observation(Status.UNKNOWN, str(exc), unread)
+        return Observation(Status.UNKNOWN, str(exc), DlqFigures(source, None, time.time()))
     sampled_at = time.time()
     oldest_age = None if reading.oldest_at is None else max(0.0, sampled_at - reading.oldest_at)
-    details: dict[str, Any] = {
-        "source": source,
-        "depth": reading.depth,
-        "oldest_age_s": None if oldest_age is None else round(oldest_age, 1),
-        "growth_per_min": None,
-        "eta_crit_s": None,
-        "window_s": None,
-        "sampled_at": sampled_at,
-        "notes": list(reading.notes),
-        **reading.extra,
-    }
+    figures = DlqFigures(
+        source=source,
+        depth=reading.depth,
+        sampled_at=sampled_at,
+        oldest_age_s=None if oldest_age is None else round(oldest_age, 1),
+        notes=reading.notes,
+        groups=reading.groups,
+        bullmq=reading.bullmq,
+        rabbitmq=reading.rabbitmq,
+    )
     status = dlq.depth.judge(reading.depth)
-    return Observation(status, _summary(dlq, details), details)
+    return Observation(status, _summary(dlq, figures), figures)
 
 
-def _summary(dlq: DlqBase, details: Mapping[str, Any]) -> str:
-    depth = details["depth"]
+def _summary(dlq: DlqBase, figures: DlqFigures) -> str:
+    depth = figures.depth or 0
     parts = [f"{depth} dead letter{'' if depth == 1 else 's'}"]
     if dlq.depth.crit is not None and depth >= dlq.depth.crit:
         parts[0] += f" (crit at {figure(dlq.depth.crit)})"
     elif dlq.depth.warn is not None and depth >= dlq.depth.warn:
         parts[0] += f" (warn at {figure(dlq.depth.warn)})"
-    if details.get("oldest_age_s") is not None:
-        parts.append(f"oldest {human_duration(details['oldest_age_s'])}")
-    growth = details.get("growth_per_min")
+    if figures.oldest_age_s is not None:
+        parts.append(f"oldest {human_duration(figures.oldest_age_s)}")
+    growth = figures.growth_per_min
     if growth is None:
         parts.append("growth not known yet")
     else:
         parts.append(f"{'+' if growth >= 0 else ''}{figure(growth)}/min")
-        eta = details.get("eta_crit_s")
+        eta = figures.eta_crit_s
         if eta is not None and eta > 0:
             parts.append(f"crit in ~{human_duration(eta)}")
-    parts.extend(details.get("notes") or ())
+    parts.extend(figures.notes)
     return "; ".join(parts)
 
 
@@ -164,13 +165,10 @@ def _summary(dlq: DlqBase, details: Mapping[str, Any]) -> str:
 
 
 def _depth_sample(result: CheckResult) -> Sample | None:
-    depth = result.details.get("depth")
-    if result.error is not None or not isinstance(depth, int | float):
+    figures = result.figures
+    if result.error is not None or not isinstance(figures, DlqFigures) or figures.depth is None:
         return None
-    at = result.details.get("sampled_at")
-    return Sample(
-        float(at) if isinstance(at, int | float) else result.started_at.timestamp(), depth
-    )
+    return Sample(figures.sampled_at, figures.depth)
 
 
 def make_derive(dlq: DlqBase, *, span: float = WINDOW_S) -> Derive:
@@ -179,7 +177,7 @@ def make_derive(dlq: DlqBase, *, span: float = WINDOW_S) -> Derive:
 
     def derive(current: CheckResult, history: Sequence[CheckResult]) -> CheckResult:
         latest = _depth_sample(current)
-        if latest is None:
+        if latest is None or not isinstance(current.figures, DlqFigures):
             return current
         samples = [s for s in map(_depth_sample, history) if s is not None and s.at < latest.at]
         recent = window([*samples, latest], span)
@@ -189,14 +187,14 @@ def make_derive(dlq: DlqBase, *, span: float = WINDOW_S) -> Derive:
         if growth is None:
             return current
         eta = seconds_until(latest.value, growth, dlq.depth.crit)
-        details = {
-            **current.details,
-            "growth_per_min": round(growth, 3),
-            "eta_crit_s": None if eta is None else round(eta, 1),
-            "window_s": round(recent[-1].at - recent[0].at, 1),
-        }
+        figures = replace(
+            current.figures,
+            growth_per_min=round(growth, 3),
+            eta_crit_s=None if eta is None else round(eta, 1),
+            window_s=round(recent[-1].at - recent[0].at, 1),
+        )
         status = worst((dlq.depth.judge(latest.value), dlq.growth.judge(growth)))
-        return replace(current, status=status, summary=_summary(dlq, details), details=details)
+        return replace(current, status=status, summary=_summary(dlq, figures), figures=figures)
 
     return derive
 
@@ -268,7 +266,7 @@ async def _read_stream(batcher: RedisBatcher, key: str) -> Reading:
     if first:
         entry_id = text(first[0][0])
         oldest_at = int(entry_id.split("-", 1)[0]) / 1000.0
-    groups: dict[str, dict[str, Any]] = {}
+    groups: dict[str, StreamGroup] = {}
     notes: list[str] = []
     if int(exists):
         (infos,) = await batcher.execute(cmd("xinfo_groups", key))
@@ -277,14 +275,14 @@ async def _read_stream(batcher: RedisBatcher, key: str) -> Reading:
         for info, group, pending in zip(infos, names, pendings, strict=True):
             consumers = {text(c["name"]): int(c["pending"]) for c in pending["consumers"]}
             lag = info.get("lag")
-            groups[group] = {
-                "pending": int(pending["pending"]),
-                "consumers": consumers,
-                "lag": None if lag is None else int(lag),
-            }
+            groups[group] = StreamGroup(
+                pending=int(pending["pending"]),
+                consumers=consumers,
+                lag=None if lag is None else int(lag),
+            )
             if pending["pending"]:
                 notes.append(f"{pending['pending']} pending in group {group}")
-    return Reading(int(depth), oldest_at, {"groups": groups}, tuple(notes))
+    return Reading(int(depth), oldest_at, groups=groups, notes=tuple(notes))
 
 
 def _bullmq_reader(dlq: BullmqDlq, datastore: RedisDatastore) -> Reader:
@@ -306,8 +304,8 @@ def _bullmq_reader(dlq: BullmqDlq, datastore: RedisDatastore) -> Reader:
                  f"{counts['delayed']} delayed"]  # fmt: skip
         if found.paused:
             notes.append("queue paused")
-        extra = {"counts": counts, "paused": found.paused, "queue": f"{dlq.prefix}:{dlq.queue}"}
-        return Reading(counts["failed"], found.oldest_failed_at, extra, tuple(notes))
+        extra = BullmqFigures(dict(counts), found.paused, f"{dlq.prefix}:{dlq.queue}")
+        return Reading(counts["failed"], found.oldest_failed_at, bullmq=extra, notes=tuple(notes))
 
     return read
 
@@ -336,24 +334,28 @@ def _rabbitmq_reader(dlq: RabbitmqDlq, url: str, max_body: int) -> Reader:
             raise Unjudgeable(f"RabbitMQ has not reported a message count for {dlq.queue!r} yet")
         depth = _count(doc["messages"], "RabbitMQ's messages")
         stats = doc.get("message_stats") or {}
-        extra: dict[str, Any] = {name: _optional_count(doc, name) for name in RABBITMQ_COUNTS}
-        extra |= {
-            "state": doc.get("state"),
-            "publish_rate": _optional_number(stats, "publish_details.rate"),
-            "deliver_rate": _optional_number(stats, "deliver_get_details.rate"),
-        }
+        counts = {name: _optional_count(doc, name) for name in RABBITMQ_COUNTS}
+        state = doc.get("state")
+        extra = RabbitmqFigures(
+            messages_ready=counts["messages_ready"],
+            messages_unacknowledged=counts["messages_unacknowledged"],
+            consumers=counts["consumers"],
+            state=None if state is None else str(state),
+            publish_rate=_optional_number(stats, "publish_details.rate"),
+            deliver_rate=_optional_number(stats, "deliver_get_details.rate"),
+        )
         head = _optional_number(doc, "head_message_timestamp")
         notes = []
         # RabbitMQ leaves figures out of a queue until its first statistics emission (about
         # 5 s after the declaration): say so rather than let a missing figure read as zero.
-        unreported = [name for name in RABBITMQ_COUNTS if extra[name] is None]
+        unreported = [name for name, count in counts.items() if count is None]
         if unreported:
             notes.append(f"{', '.join(unreported)} not reported yet")
-        if extra["messages_unacknowledged"]:
-            notes.append(f"{figure(extra['messages_unacknowledged'])} unacknowledged")
-        if doc.get("state") not in (None, "running", "idle"):
-            notes.append(f"queue {doc['state']}")
-        return Reading(depth, head, extra, tuple(notes))
+        if extra.messages_unacknowledged:
+            notes.append(f"{figure(extra.messages_unacknowledged)} unacknowledged")
+        if state not in (None, "running", "idle"):
+            notes.append(f"queue {state}")
+        return Reading(depth, head, rabbitmq=extra, notes=tuple(notes))
 
     return read
 

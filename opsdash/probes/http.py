@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from opsdash.errors import verify_reason
+from opsdash.figures import HttpFigures
 from opsdash.httpclient import Answer, RedirectError
 from opsdash.offload import parse_off_loop
 from opsdash.probe_plan import Planned, bind, join_url
@@ -125,38 +125,33 @@ def _certificate(answer: Answer) -> tls.Certificate | None:
 async def _tls_failure(url: str, error: ssl.SSLError) -> ProbeFailure:
     """A TLS failure worded with its reason and, when verification failed, the certificate."""
     reason = verify_reason(error)
-    details: dict[str, Any] = {"tls_error": reason}
+    figures = HttpFigures(tls_error=reason)
     message = f"TLS error: {reason}"
     if isinstance(error, ssl.SSLCertVerificationError):
         parsed = parse_url(url)
         certificate = await tls.fetch_unverified(parsed.host, parsed.port)
         if certificate is not None:
             message += f" (issuer {certificate.issuer}; subject {certificate.subject})"
-            details.update(certificate.details())
-    return ProbeFailure(ErrorType.TLS, message, details)
+            figures = replace(figures, certificate=certificate.figures())
+    return ProbeFailure(ErrorType.TLS, message, figures)
 
 
 def judge(answer: _Answer, target: HttpTarget) -> Observation:
     """The verdict on an answer: status code, then the body, then the certificate."""
     headline = f"{answer.status_code} {answer.reason}".strip()
-    details: dict[str, Any] = {"http_status": answer.status_code}
-    if answer.redirects:
-        details["redirects"] = answer.redirects
     parsed = health_bodies.parse(answer.status_code, answer.content_type, answer.body)
-    if parsed is None:
-        if answer.body:
-            details["body"] = _excerpt(answer.body)
-    else:
-        details["format"] = parsed.format
-        if parsed.dependencies:
-            details["dependencies"] = {
-                name: str(dep.status) for name, dep in parsed.dependencies.items()
-            }
-            messages = {n: d.message for n, d in parsed.dependencies.items() if d.message}
-            if messages:
-                details["dependency_messages"] = messages
-    if answer.truncated:
-        details["body_truncated"] = True
+    dependencies = parsed.dependencies if parsed is not None else {}
+    messages = {n: d.message for n, d in dependencies.items() if d.message}
+    figures = HttpFigures(
+        http_status=answer.status_code,
+        redirects=answer.redirects or None,
+        format=parsed.format if parsed is not None else None,
+        dependencies={n: d.status for n, d in dependencies.items()} or None,
+        dependency_messages=messages or None,
+        body=_excerpt(answer.body) if parsed is None and answer.body else None,
+        body_truncated=True if answer.truncated else None,
+        certificate=answer.certificate.figures() if answer.certificate is not None else None,
+    )
 
     if 200 <= answer.status_code < 300:
         # A body that says it is degraded or down outranks the 2xx; "unknown" does not
@@ -170,7 +165,6 @@ def judge(answer: _Answer, target: HttpTarget) -> Observation:
         summary += ": " + _describe_failures(parsed)
 
     if answer.certificate is not None:
-        details.update(answer.certificate.details())
         left = answer.certificate.seconds_left()
         cert_status = target.cert_expiry.judge(left)
         if cert_status.failing:
@@ -181,7 +175,7 @@ def judge(answer: _Answer, target: HttpTarget) -> Observation:
                 if days < 0
                 else f"; certificate expires in {days:.1f} days"
             )
-    return Observation(status, summary, details)
+    return Observation(status, summary, figures)
 
 
 def _describe_failures(parsed: health_bodies.HealthBody) -> str:

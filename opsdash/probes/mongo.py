@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from opsdash.deadline import time_left
+from opsdash.figures import MongoFigures, MongoMember
 from opsdash.probe_plan import Planned
 from opsdash.probes.clients import mongo_budget, mongo_client
 from opsdash.redact import redact_url
@@ -111,48 +112,47 @@ def judge_mongo(
     parts = [head]
     if current is not None:
         parts.append(f"{current} connections ({available} available)")
-    details: dict[str, Any] = {
-        "version": version,
-        "role": role,
-        "set_name": set_name,
-        "ping_ms": round(ping_ms, 2),
-        "connections_current": current,
-        "connections_available": available,
-        "replication_lag_s": None,
-        "members": None,
-    }
-    if unreadable:
-        details["unreadable"] = list(unreadable)
+    lag: float | None = None
+    members: tuple[MongoMember, ...] | None = None
     if set_name and role != "primary" and not hello.get("primary"):
         statuses.append(Status.CRIT)
         parts.append("no primary")
     if repl_status is not None:
         members = _members(repl_status)
-        details["members"] = members
-        lags = [m["lag_s"] for m in members if m["lag_s"] is not None]
+        lags = [m.lag_s for m in members if m.lag_s is not None]
         if role == "secondary":
-            lags = [m["lag_s"] for m in members if m["self"] and m["lag_s"] is not None]
+            lags = [m.lag_s for m in members if m.self and m.lag_s is not None]
         if lags:
             lag = max(lags)
-            details["replication_lag_s"] = lag
             lag_status = datastore.replication_lag.judge(lag)
             statuses.append(lag_status)
             if lag_status is not Status.OK or role == "secondary":
                 parts.append(f"lag {lag:.0f}s")
-        down = [m["name"] for m in members if not m["healthy"]]
+        down = [str(m.name) for m in members if not m.healthy]
         if down:
             statuses.append(Status.WARN)
             parts.append(f"member{'s' if len(down) > 1 else ''} down: {', '.join(down)}")
-    return Observation(worst(statuses), "; ".join(parts), details)
+    figures = MongoFigures(
+        version=None if version is None else str(version),
+        role=role,
+        set_name=None if set_name is None else str(set_name),
+        ping_ms=round(ping_ms, 2),
+        connections_current=current,
+        connections_available=available,
+        replication_lag_s=lag,
+        members=members,
+        unreadable=tuple(unreadable) or None,
+    )
+    return Observation(worst(statuses), "; ".join(parts), figures)
 
 
-def _members(repl_status: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _members(repl_status: Mapping[str, Any]) -> tuple[MongoMember, ...]:
     """Each member's name, state, health and lag behind the primary (heartbeat data)."""
     raw = repl_status.get("members") or []
     primary_optime = next(
         (m.get("optimeDate") for m in raw if m.get("stateStr") == "PRIMARY"), None
     )
-    members: list[dict[str, Any]] = []
+    members: list[MongoMember] = []
     for member in raw:
         optime = member.get("optimeDate")
         lag: float | None = None
@@ -163,14 +163,15 @@ def _members(repl_status: Mapping[str, Any]) -> list[dict[str, Any]]:
         ):
             # Heartbeat data is seconds stale and may read negative briefly.
             lag = round(max((primary_optime - optime).total_seconds(), 0.0), 1)
+        ping = member.get("pingMs")
         members.append(
-            {
-                "name": member.get("name"),
-                "state": member.get("stateStr"),
-                "healthy": member.get("health", 1) == 1,
-                "self": bool(member.get("self")),
-                "lag_s": lag,
-                "ping_ms": member.get("pingMs"),
-            }
+            MongoMember(
+                name=member.get("name"),
+                state=member.get("stateStr"),
+                healthy=member.get("health", 1) == 1,
+                self=bool(member.get("self")),
+                lag_s=lag,
+                ping_ms=float(ping) if isinstance(ping, int | float) else None,
+            )
         )
-    return members
+    return tuple(members)

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from opsdash.figures import IndexEntry, PostgresFigures, PostgresIndexFigures, SqlValueFigures
 from opsdash.probe_plan import Planned, bind
 from opsdash.probes.clients import with_postgres_connection
 from opsdash.redact import redact_url
@@ -152,19 +153,19 @@ def judge_status(
             f"{long_count} transaction{'s' if long_count != 1 else ''} open"
             f" > {format_duration(long_limits.age)}"
         )
-    details: dict[str, Any] = {
-        "version": version,
-        "role": "replica" if is_replica else "primary",
-        "ping_ms": round(ping_ms, 2),
-        "connections_used": used,
-        "connections_max": usable,
-        "connections_pct": pct,
-        "long_transactions": long_count,
-        "long_transaction_age_s": long_limits.age,
-        "replication_lag_s": None if lag is None else round(lag, 1),
-    }
+    figures = PostgresFigures(
+        version=version,
+        role="replica" if is_replica else "primary",
+        ping_ms=round(ping_ms, 2),
+        connections_used=used,
+        connections_max=usable,
+        connections_pct=pct,
+        long_transactions=long_count,
+        long_transaction_age_s=long_limits.age,
+        replication_lag_s=None if lag is None else round(lag, 1),
+    )
     return Observation(
-        worst((connections_status, long_status, lag_status)), "; ".join(parts), details
+        worst((connections_status, long_status, lag_status)), "; ".join(parts), figures
     )
 
 
@@ -205,7 +206,7 @@ def judge_indexes(
 ) -> Observation:
     """Compare the catalogue's indexes with ``expect_indexes`` (a pure function, for tests)."""
     by_key = {(row.table, row.index): row for row in found}
-    entries: list[dict[str, Any]] = []
+    entries: list[IndexEntry] = []
     problems = [f"missing table {table}" for table in missing_tables]
     missing: list[str] = []
     invalid: list[str] = []
@@ -219,20 +220,20 @@ def judge_indexes(
             elif not row.valid:
                 invalid.append(index)
             entries.append(
-                {
-                    "table": table,
-                    "index": index,
-                    "present": row is not None,
-                    "valid": row is not None and row.valid,
-                    "scans": None if row is None else row.scans,
-                }
+                IndexEntry(
+                    table=table,
+                    index=index,
+                    present=row is not None,
+                    valid=row is not None and row.valid,
+                    scans=None if row is None else row.scans,
+                )
             )
     problems += [f"invalid {index}" for index in invalid]
-    details = {"indexes": entries, "missing": missing, "invalid": invalid}
+    figures = PostgresIndexFigures(tuple(entries), tuple(missing), tuple(invalid))
     if not problems:
-        return Observation(Status.OK, f"{len(entries)} expected indexes present and valid", details)
+        return Observation(Status.OK, f"{len(entries)} expected indexes present and valid", figures)
     status = Status.CRIT if datastore.missing_index == "crit" else Status.WARN
-    return Observation(status, "; ".join(problems), details)
+    return Observation(status, "; ".join(problems), figures)
 
 
 # --- .sql probes ------------------------------------------------------------------------
@@ -303,4 +304,4 @@ def judge_number(check: str, sql_probe: SqlProbe, value: object) -> Observation:
     summary = f"{check} = {number:g}"
     if status is not Status.OK and limit is not None:
         summary += f" (>= {limit:g})"
-    return Observation(status, summary, {"value": number})
+    return Observation(status, summary, SqlValueFigures(number))

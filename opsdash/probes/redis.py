@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from opsdash.figures import RedisFigures, ReplicaLink
 from opsdash.probe_plan import Planned, bind
 from opsdash.probes.clients import redis_client
 from opsdash.redact import redact_url
@@ -66,24 +67,28 @@ def judge_info(datastore: RedisDatastore, ping_ms: float, info: Mapping[str, Any
             if limit and pct is not None
             else f"memory {_size(used)}"
         )
-    details: dict[str, Any] = {
-        "version": version,
-        "role": "replica" if is_replica else "master",
-        "ping_ms": round(ping_ms, 2),
-        "clients_connected": clients,
-        "clients_blocked": _int(info.get("blocked_clients")),
-        "memory_used": used,
-        "memory_max": limit or None,
-        "memory_pct": pct,
-        "maxmemory_policy": info.get("maxmemory_policy"),
-        "evicted_keys": _int(info.get("evicted_keys")),
-        "rejected_connections": _int(info.get("rejected_connections")),
-    }
-    if is_replica:
-        details["master_link_status"] = link
-        details["master_last_io_seconds_ago"] = _int(info.get("master_last_io_seconds_ago"))
-        details["master_link_down_since_seconds"] = _int(info.get("master_link_down_since_seconds"))
-    return Observation(worst((memory_status, link_status)), "; ".join(parts), details)
+    policy = info.get("maxmemory_policy")
+    figures = RedisFigures(
+        version=version,
+        role="replica" if is_replica else "master",
+        ping_ms=round(ping_ms, 2),
+        clients_connected=clients,
+        clients_blocked=_int(info.get("blocked_clients")),
+        memory_used=used,
+        memory_max=limit or None,
+        memory_pct=pct,
+        maxmemory_policy=None if policy is None else str(policy),
+        evicted_keys=_int(info.get("evicted_keys")),
+        rejected_connections=_int(info.get("rejected_connections")),
+        replica=ReplicaLink(
+            master_link_status=None if link is None else str(link),
+            master_last_io_seconds_ago=_int(info.get("master_last_io_seconds_ago")),
+            master_link_down_since_seconds=_int(info.get("master_link_down_since_seconds")),
+        )
+        if is_replica
+        else None,
+    )
+    return Observation(worst((memory_status, link_status)), "; ".join(parts), figures)
 
 
 def _int(value: object) -> int | None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opsdash.errors import exception_chain
+from opsdash.figures import CertificateFigures
 
 # RFC 4514 short names of the attributes ``getpeercert()`` spells out.
 _SHORT_NAMES = {
@@ -45,14 +46,14 @@ class Certificate:
         """Seconds until expiry (negative once expired)."""
         return (self.not_after - (now or datetime.now(UTC))).total_seconds()
 
-    def details(self, now: datetime | None = None) -> dict[str, Any]:
-        """The ``details`` keys of an HTTP check for this certificate."""
-        return {
-            "cert_days_left": round(self.seconds_left(now) / 86400.0, 1),
-            "cert_expires_at": self.not_after.isoformat().replace("+00:00", "Z"),
-            "cert_subject": self.subject,
-            "cert_issuer": self.issuer,
-        }
+    def figures(self, now: datetime | None = None) -> CertificateFigures:
+        """The certificate's figures of an HTTP check."""
+        return CertificateFigures(
+            cert_days_left=round(self.seconds_left(now) / 86400.0, 1),
+            cert_expires_at=self.not_after,
+            cert_subject=self.subject,
+            cert_issuer=self.issuer,
+        )
 
 
 def from_ssl_object(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> Certificate | None:

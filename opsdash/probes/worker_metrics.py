@@ -28,8 +28,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
+from opsdash.figures import WORKER_COUNTERS, WorkerFigures
 from opsdash.probe_plan import Derive, Planned
 from opsdash.probes.queue_sources import (
     MissingPath,
@@ -65,7 +65,7 @@ METRICS_MAX_BODY = 4 * 1024 * 1024
 """A ``/metrics`` page with histograms per route runs to hundreds of KiB; past 4 MiB it is not
 a worker's page any more (and the cap still bounds memory)."""
 
-FIGURES = ("retries", "failures", "processed", "dead_letters")
+FIGURES = WORKER_COUNTERS
 """The counters a worker may expose, in the order they are shown."""
 
 NO_DLQ = "none (by design)"
@@ -128,71 +128,72 @@ def configured(metrics: MetricsBase) -> dict[str, str]:
 
 async def probe_metrics(resources: Resources, reader: Reader, context: _Context) -> Observation:
     """Scrape once and judge from the counters as scraped."""
-    base: dict[str, Any] = {
-        "source": getattr(context.metrics, "source", ""),
-        "max_attempts": context.max_attempts,
-        "dlq": context.dlq,
-    }
+    base = WorkerFigures(
+        source=getattr(context.metrics, "source", ""),
+        max_attempts=context.max_attempts,
+        dlq=context.dlq,
+        sampled_at=time.time(),
+    )
     try:
         scrape = await reader(resources)
     except Unjudgeable as exc:
-        return Observation(Status.UNKNOWN, str(exc), {**base, "sampled_at": time.time()})
-    details: dict[str, Any] = {
-        **base,
-        **{f"{f}_total": scrape.values.get(f) for f in FIGURES},
-        "started_at": scrape.started,
-        "sampled_at": time.time(),
-    }
+        return Observation(Status.UNKNOWN, str(exc), replace(base, sampled_at=time.time()))
+    figures = replace(
+        base,
+        retries_total=scrape.values.get("retries"),
+        failures_total=scrape.values.get("failures"),
+        processed_total=scrape.values.get("processed"),
+        dead_letters_total=scrape.values.get("dead_letters"),
+        started_at=scrape.started,
+        sampled_at=time.time(),
+    )
     wanted = configured(context.metrics)
     missing = [wanted[f] for f in wanted if scrape.values.get(f) is None]
     if missing:
-        details["missing"] = missing
         summary = f"{scrape.kind} not found: {', '.join(missing)}"
-        return Observation(Status.UNKNOWN, summary, details)
-    status, summary, derived = judge(context, [details])
-    return Observation(status, summary, {**details, **derived})
+        return Observation(Status.UNKNOWN, summary, replace(figures, missing=tuple(missing)))
+    return judge(context, [figures])
 
 
 # --- judging ----------------------------------------------------------------------------
 
 
-def _samples(points: Sequence[Mapping[str, Any]], name: str) -> list[Sample]:
+def _samples(points: Sequence[WorkerFigures], name: str) -> list[Sample]:
     return [
-        Sample(point["sampled_at"], point[f"{name}_total"], point.get("started_at"))
+        Sample(point.sampled_at, value, point.started_at)
         for point in points
-        if isinstance(point.get(f"{name}_total"), int | float)
+        if (value := point.total(name)) is not None
     ]
 
 
-def judge(
-    context: _Context, points: Sequence[Mapping[str, Any]]
-) -> tuple[Status, str, dict[str, Any]]:
-    """Status, summary and derived figures from scraped points (oldest first, the current one
-    last): over the window when there are two or more, else since the worker started."""
+def judge(context: _Context, points: Sequence[WorkerFigures]) -> Observation:
+    """Status, summary and figures (the current point's, with rates and ratio) from scraped
+    points (oldest first, the current one last): over the window when there are two or more,
+    else since the worker started."""
     metrics = context.metrics
     current = points[-1]
-    derived: dict[str, Any] = {f"{f}_per_min": None for f in FIGURES}
+    rates: dict[str, float | None] = dict.fromkeys(FIGURES)
     parts: list[str] = []
     statuses = [Status.OK]
     if len(points) >= 2:
-        span = points[-1]["sampled_at"] - points[0]["sampled_at"]
+        span = points[-1].sampled_at - points[0].sampled_at
         increases = {f: increase_over(_samples(points, f)) for f in configured(metrics)}
         for name, increase in increases.items():
-            derived[f"{name}_per_min"] = _round(per_minute(increase, span))
+            rates[name] = _round(per_minute(increase, span))
         retries, processed = increases.get("retries"), increases.get("processed")
         ratio = None if retries is None or processed is None else ratio_percent(retries, processed)
-        derived.update(retry_ratio_pct=_round(ratio), ratio_basis="window", window_s=round(span, 1))
-        rates = [
-            f"{label} {figure(derived[f'{name}_per_min'])}/min"
+        basis_name, window_s = "window", round(span, 1)
+        shown = [
+            f"{label} {figure(rate)}/min"
             for name, label in (
                 ("retries", "retries"),
                 ("failures", "failures"),
                 ("dead_letters", "dead letters"),
             )
-            if derived[f"{name}_per_min"] is not None
+            if (rate := rates[name]) is not None
         ]
-        if rates:
-            parts.append(", ".join(rates))
+        if shown:
+            parts.append(", ".join(shown))
         basis = f"over {human_duration(span)}"
         if ratio is not None:
             parts.append(f"retry ratio {figure(ratio)}% {basis}")
@@ -200,12 +201,12 @@ def judge(
         elif retries and processed == 0:
             parts.append(f"retrying with nothing processed {basis}")
             statuses.append(metrics.retry_ratio.judge(float("inf")))
-        statuses.append(metrics.retry_rate.judge(derived["retries_per_min"]))
-        statuses.append(metrics.failure_rate.judge(derived["failures_per_min"]))
+        statuses.append(metrics.retry_rate.judge(rates["retries"]))
+        statuses.append(metrics.failure_rate.judge(rates["failures"]))
     else:
-        retries, processed = current.get("retries_total"), current.get("processed_total")
+        retries, processed = current.retries_total, current.processed_total
         ratio = None if retries is None or processed is None else ratio_percent(retries, processed)
-        derived.update(retry_ratio_pct=_round(ratio), ratio_basis="since start", window_s=None)
+        basis_name, window_s = "since start", None
         if ratio is not None:
             parts.append(
                 f"retry ratio {figure(ratio)}% since start "
@@ -219,20 +220,28 @@ def judge(
         parts.append(f"up to {context.max_attempts} attempts")
     if context.dlq == NO_DLQ:
         parts.append("no DLQ (by design)")
-    return worst(statuses), "; ".join(parts), derived
+    figures = replace(
+        current,
+        retries_per_min=rates["retries"],
+        failures_per_min=rates["failures"],
+        processed_per_min=rates["processed"],
+        dead_letters_per_min=rates["dead_letters"],
+        retry_ratio_pct=_round(ratio),
+        ratio_basis=basis_name,
+        window_s=window_s,
+    )
+    return Observation(worst(statuses), "; ".join(parts), figures)
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def _point(result: CheckResult) -> Mapping[str, Any] | None:
-    details = result.details
-    if result.error is not None or details.get("missing") or "retries_total" not in details:
+def _point(result: CheckResult) -> WorkerFigures | None:
+    figures = result.figures
+    if result.error is not None or not isinstance(figures, WorkerFigures) or not figures.judged:
         return None
-    if not isinstance(details.get("sampled_at"), int | float):
-        return None
-    return details
+    return figures
 
 
 def make_derive(context: _Context, *, span: float = WINDOW_S) -> Derive:
@@ -243,18 +252,16 @@ def make_derive(context: _Context, *, span: float = WINDOW_S) -> Derive:
         if latest is None:
             return current
         earlier = [
-            p
-            for p in map(_point, history)
-            if p is not None and p["sampled_at"] < latest["sampled_at"]
+            p for p in map(_point, history) if p is not None and p.sampled_at < latest.sampled_at
         ]
-        times = [Sample(p["sampled_at"], 0.0) for p in [*earlier, latest]]
+        times = [Sample(p.sampled_at, 0.0) for p in [*earlier, latest]]
         kept = {sample.at for sample in window(times, span)}
-        points = [p for p in [*earlier, latest] if p["sampled_at"] in kept]
+        points = [p for p in [*earlier, latest] if p.sampled_at in kept]
         if len(points) < 2:
             return current
-        status, summary, derived = judge(context, points)
+        judged = judge(context, points)
         return replace(
-            current, status=status, summary=summary, details={**current.details, **derived}
+            current, status=judged.status, summary=judged.summary, figures=judged.figures
         )
 
     return derive

@@ -12,11 +12,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opsdash.formats import iso
-from opsdash.result_json import check_object
+from opsdash.incidents import AFFECTED_TYPES, Incident
+from opsdash.result_json import check_object, silence_object
 from opsdash.results import ErrorType
-from opsdash.state import Snapshot
+from opsdash.state import SilenceMark, Snapshot
 
 SCHEMA = "opsdash.check/v1"
+
+
+def incident_object(incident: Incident, silence: SilenceMark | None = None) -> dict[str, Any]:
+    """One entry of ``incidents``: ``affected`` is exactly what the summary counts."""
+    return {
+        "cause": incident.cause,
+        "status": incident.status.value,
+        "affected": list(incident.affected.names),
+        "summary": incident.summary,
+        "kind": incident.kind.value,
+        "checks": list(incident.checks),
+        "notes": list(incident.notes),
+        "cause_type": incident.cause_type,
+        "affected_by_type": {t: list(incident.affected.of_type(t)) for t in AFFECTED_TYPES},
+        "silenced": silence_object(silence),
+    }
 
 
 def check_document(snapshot: Snapshot) -> dict[str, Any]:
@@ -28,7 +45,7 @@ def check_document(snapshot: Snapshot) -> dict[str, Any]:
         "started_at": iso(snapshot.started_at),
         "duration_ms": snapshot.duration_ms,
         "counts": snapshot.counts,
-        "checks": [check_object(result) for result in snapshot.results],
+        "checks": [check_object(r, snapshot.marks.get(r.id)) for r in snapshot.results],
         "components": [
             {
                 "name": component.name,
@@ -39,15 +56,7 @@ def check_document(snapshot: Snapshot) -> dict[str, Any]:
             for component in snapshot.components
         ],
         "incidents": [
-            {
-                "cause": incident.cause,
-                "status": incident.status.value,
-                "affected": list(incident.affected),
-                "summary": incident.summary,
-                "kind": incident.kind,
-                "checks": list(incident.checks),
-                "notes": list(incident.notes),
-            }
+            incident_object(incident, snapshot.incident_silences.get(incident.cause))
             for incident in snapshot.incidents
         ],
         "error": None,

@@ -12,6 +12,7 @@ import json
 import xml.etree.ElementTree as ET
 from datetime import UTC
 
+from opsdash.figures import details_json
 from opsdash.results import CheckResult
 from opsdash.state import Snapshot
 from opsdash.status import Status
@@ -35,7 +36,7 @@ def _testcase(result: CheckResult) -> ET.Element:
         [
             f"target: {result.target}",
             f"status: {result.status.value}",
-            f"details: {json.dumps(dict(result.details), default=str, ensure_ascii=False)}",
+            f"details: {json.dumps(details_json(result.figures), default=str, ensure_ascii=False)}",
         ]
     )
     return case

@@ -6,12 +6,10 @@ Status is carried by a glyph and a word, colour only adds to it (and is off when
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import click
 
-from opsdash.state import Snapshot
+from opsdash.incidents import IncidentKind
+from opsdash.state import CheckMark, Snapshot
 from opsdash.status import Status
 
 _COLOURS = {
@@ -38,11 +36,14 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
-def _marks(details: Mapping[str, Any]) -> str:
+def _marks(mark: CheckMark | None) -> str:
+    if mark is None:
+        return ""
     marks = []
-    if isinstance(silenced := details.get("silenced"), Mapping):
-        marks.append(f" [silenced until {silenced.get('until')}: {silenced.get('reason')}]")
-    if details.get("flapping"):
+    if mark.silence is not None:
+        until = mark.silence.until.isoformat(timespec="seconds")
+        marks.append(f" [silenced until {until}: {mark.silence.reason}]")
+    if mark.flapping:
         marks.append(" [flapping]")
     return "".join(marks)
 
@@ -65,15 +66,18 @@ def render_text(snapshot: Snapshot, *, color: bool = False, width: int = 100) ->
             f"{_badge(result.status, color)} "
             f"{_clip(result.id, id_width):<{id_width}}  "
             f"{_latency(result.latency_ms):>7}  "
-            f"{_clip(result.summary + _marks(result.details), width - fixed)}"
+            f"{_clip(result.summary + _marks(snapshot.marks.get(result.id)), width - fixed)}"
         )
     if snapshot.incidents:
         lines += ["", "Incidents (root causes first)"]
         for incident in snapshot.incidents:
             lines.append(f"{_badge(incident.status, color)} {_clip(incident.summary, width - 10)}")
-            if incident.affected and incident.affected != (incident.cause,):
-                affected = ", ".join(incident.affected)
+            names = incident.affected.names
+            if names and names != (incident.cause,):
+                affected = ", ".join(names)
                 lines.append(" " * 10 + _clip(f"affected: {affected}", width - 10))
-            for note in incident.notes[1:] if incident.kind == "datastore-down" else incident.notes:
+            # a datastore-down incident's first note is the cause's own summary: said above
+            down = incident.kind is IncidentKind.DATASTORE_DOWN
+            for note in incident.notes[1:] if down else incident.notes:
                 lines.append(" " * 10 + _clip(f"note: {note}", width - 10))
     return "\n".join(lines)

@@ -124,12 +124,14 @@ class DashboardApp(App[None]):
         self._clock = clock
         self._concurrency = concurrency or registry.defaults.concurrency
         self._resources = resources or (lambda: Resources(concurrency=self._concurrency))
-        self.alerts = AlertMarks(alert_state, {spec.id: spec.tags for spec in specs})
+        self.alerts = AlertMarks(alert_state, specs)
         self.inbox = ResultInbox(lambda batch: self.post_message(ResultsArrived(batch)))
         self.engine: EngineDriver | None = None
         """Once mounted (when live): the engine's driver; it starts the scheduler."""
         self._collector = CollectorPolicy()
         self._snapshot: Snapshot | None = None
+        self._snapshot_marks = -1
+        """The :attr:`AlertMarks.version` the snapshot was marked with."""
         """The state's snapshot, until the next results (the clock does not change it)."""
         self._by_component = specs_by_component(specs)
         # What the panels can show at most: the components --only/--tag selected.
@@ -240,7 +242,7 @@ class DashboardApp(App[None]):
 
     def ingest(self, results: Iterable[CheckResult]) -> int:
         """Apply ``results`` and refresh the panels at once; how many cells were written."""
-        results = self.alerts.mark(list(results))
+        results = list(results)
         if results:
             self.state.apply_all(results)
             self._snapshot = None
@@ -263,8 +265,10 @@ class DashboardApp(App[None]):
         """Bring every panel and the header up to date with the state; the cells written."""
         self.inbox.refreshed()
         now = self._clock()
-        if self._snapshot is None:
-            self._snapshot = self.state.snapshot()
+        if self._snapshot is None or self._snapshot_marks != self.alerts.version:
+            # marks are the snapshot's, never the results': a new read re-marks the same state
+            self._snapshot = self.alerts.apply(self.state.snapshot())
+            self._snapshot_marks = self.alerts.version
         view = View(self.state, self._snapshot, now, by_component=self._by_component)
         with self.batch_update():
             written = self.services.sync(self._visible(service_rows(view, self._service_memo)))

@@ -13,15 +13,22 @@ burst of 50 results rebuilds 50 rows, not 1,000.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
+from opsdash.figures import (
+    DlqFigures,
+    HttpFigures,
+    MongoFigures,
+    PostgresFigures,
+    RedisFigures,
+    WorkerFigures,
+)
 from opsdash.incidents import Incident
 from opsdash.plan import CheckSpec
 from opsdash.results import CheckResult
-from opsdash.state import Event, PlatformState, Snapshot
+from opsdash.state import CheckMark, Event, PlatformState, Snapshot
 from opsdash.status import Status, worst
 
 Cell = tuple[str, str]
@@ -93,11 +100,6 @@ def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
     )
 
 
-def _number(details: Mapping[str, Any], key: str) -> float | None:
-    value = details.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}%"
 
@@ -108,24 +110,21 @@ def _rate(value: float | None) -> str:
 
 def failing_dependencies(result: CheckResult | None) -> list[str]:
     """The dependencies a readiness body reports not ok."""
-    if result is None:
+    if result is None or not isinstance(result.figures, HttpFigures):
         return []
-    dependencies = result.details.get("dependencies")
-    if not isinstance(dependencies, Mapping):
-        return []
-    return [str(name) for name, status in dependencies.items() if str(status) != Status.OK.value]
+    return result.figures.failing_dependencies()
 
 
-def with_alert_marks(cell: Cell, results: Iterable[CheckResult | None]) -> Cell:
+def with_alert_marks(cell: Cell, marks_of: Iterable[CheckMark | None]) -> Cell:
     """``cell`` followed by ``[silenced]`` / ``[flapping]`` when ``opsdash alert``'s state says
-    so of any of ``results`` (their details carry it: see :class:`opsdash.alerting.AlertView`)."""
+    so of any of the checks (the snapshot's marks: see :class:`opsdash.alerting.AlertView`)."""
     marks: dict[str, None] = {}
-    for result in results:
-        if result is None:
+    for mark in marks_of:
+        if mark is None:
             continue
-        if result.details.get("silenced"):
+        if mark.silence is not None:
             marks["silenced"] = None
-        if result.details.get("flapping"):
+        if mark.flapping:
             marks["flapping"] = None
     if not marks:
         return cell
@@ -205,6 +204,11 @@ class View:
         """The newest result of a check."""
         return self.state.latest(check_id)
 
+    def marks(self, check_ids: Iterable[str]) -> list[CheckMark | None]:
+        """The alerting marks of these checks (``None`` where there is none)."""
+        marks = self.snapshot.marks
+        return [marks.get(check_id) for check_id in check_ids]
+
     def since_cell(self, check_ids: Iterable[str]) -> Cell:
         """How long the component has been in its current state."""
         starts = [s for i in check_ids if (s := self.state.since(i)) is not None]
@@ -231,7 +235,7 @@ def service_rows(view: View, memo: RowMemo | None = None) -> list[Row]:
             continue
         health = view.latest(f"{name}.health")
         ready = view.latest(f"{name}.ready")
-        stamp = (health, ready)
+        stamp = (health, ready, *view.marks((f"{name}.health", f"{name}.ready")))
         row = memo.get(name, stamp) if memo is not None else None
         if row is None:
             previous = memo.last(name) if memo is not None else None
@@ -277,7 +281,7 @@ def _service_row(
             (latency_text(main.latency_ms if main else None), ""),
             (sparkline([r.latency_ms for r in history[-SPARK_WIDTH:]]), "cyan"),
             view.since_cell(ids) if latest else DASH,
-            with_alert_marks(why, latest),
+            with_alert_marks(why, view.marks(r.id for r in latest)),
         ),
         status=status or Status.UNKNOWN,
         search=previous.search if previous is not None else view.search_text(name, specs),
@@ -291,9 +295,19 @@ def datastore_rows(view: View) -> list[Row]:
     for name in view.registry.datastores:
         for spec in view.by_component.get(name, ()):
             result = view.latest(spec.id)
-            details: Mapping[str, Any] = result.details if result else {}
-            lag = _number(details, "replication_lag_s")
-            role = details.get("role")
+            figures = result.figures if result else None
+            lag = connections = memory = None
+            role: str | None = None
+            if isinstance(figures, PostgresFigures):
+                lag, connections, role = (
+                    figures.replication_lag_s,
+                    figures.connections_pct,
+                    figures.role,
+                )
+            elif isinstance(figures, RedisFigures):
+                memory, role = figures.memory_pct, figures.role
+            elif isinstance(figures, MongoFigures):
+                lag, role = figures.replication_lag_s, figures.role
             rows.append(
                 Row(
                     key=spec.id,
@@ -301,12 +315,13 @@ def datastore_rows(view: View) -> list[Row]:
                         (spec.id, "bold" if result and result.status.failing else ""),
                         status_cell(result.status if result else None),
                         (latency_text(result.latency_ms if result else None), ""),
-                        (_pct(_number(details, "connections_pct")), ""),
-                        (_pct(_number(details, "memory_pct")), ""),
-                        (str(role) if role else "-", ""),
+                        (_pct(connections), ""),
+                        (_pct(memory), ""),
+                        (role or "-", ""),
                         ("-" if lag is None else f"{lag:.1f}s", ""),
                         with_alert_marks(
-                            (clip(result.summary, 80), "") if result else DASH, [result]
+                            (clip(result.summary, 80), "") if result else DASH,
+                            view.marks((spec.id,)),
                         ),
                     ),
                     status=result.status if result else Status.UNKNOWN,
@@ -322,19 +337,24 @@ def _dlq_cell(view: View, dlq: CheckResult | None, has_dlq: bool) -> Cell:
         return ("no DLQ (by design)", "dim")
     if dlq is None:
         return DASH
-    depth = _number(dlq.details, "depth")
-    if depth is None:
+    figures = dlq.figures
+    if not isinstance(figures, DlqFigures) or figures.depth is None:
         return ("?", STATUS_STYLE[Status.UNKNOWN]) if dlq.error else DASH
-    growth = _number(dlq.details, "growth_per_min")
+    depth, growth = figures.depth, figures.growth_per_min
     arrow = "" if growth is None else " ↑" if growth > 0 else " ↓" if growth < 0 else " →"
-    trend = sparkline([_number(r.details, "depth") for r in view.state.history(dlq.id)], 6)
+    trend = sparkline([_depth(r) for r in view.state.history(dlq.id)], 6)
     return (f"{depth:.0f}{arrow} {trend}", STATUS_STYLE[dlq.status] if dlq.status.failing else "")
 
 
-def _ratio(details: Mapping[str, Any]) -> str:
-    pct = _number(details, "retry_ratio_pct")
-    if pct is None and (ratio := _number(details, "retry_ratio")) is not None:
-        pct = ratio * 100  # a ratio is a fraction: 0.05 is 5 %
+def _depth(result: CheckResult) -> float | None:
+    figures = result.figures
+    if isinstance(figures, DlqFigures) and figures.depth is not None:
+        return float(figures.depth)
+    return None
+
+
+def _ratio(figures: WorkerFigures | None) -> str:
+    pct = None if figures is None else figures.retry_ratio_pct
     return "-" if pct is None else f"{pct:.1f}%"
 
 
@@ -350,8 +370,9 @@ def queue_rows(view: View) -> list[Row]:
         retries = view.latest(f"{name}.retries")
         latest = [r for r in (dlq, retries) if r is not None]
         status = worst(r.status for r in latest) if latest else None
-        figures: Mapping[str, Any] = retries.details if retries else {}
-        attempts = _number(figures, "max_attempts") or worker.max_attempts
+        figures = retries.figures if retries else None
+        metrics = figures if isinstance(figures, WorkerFigures) else None
+        attempts = (metrics.max_attempts if metrics else None) or worker.max_attempts
         failing = [r for r in latest if r.status.failing]
         summary: Cell = (
             (clip("; ".join(r.summary for r in failing), 80), STATUS_STYLE[status])
@@ -368,11 +389,11 @@ def queue_rows(view: View) -> list[Row]:
                     status_cell(status),
                     # the registry says whether there is a DLQ, not the --only selection
                     _dlq_cell(view, dlq, worker.dlq is not None),
-                    (_rate(_number(figures, "retries_per_min")), ""),
-                    (_rate(_number(figures, "failures_per_min")), ""),
-                    (_ratio(figures), ""),
+                    (_rate(metrics.retries_per_min if metrics else None), ""),
+                    (_rate(metrics.failures_per_min if metrics else None), ""),
+                    (_ratio(metrics), ""),
                     ("-" if attempts is None else f"{attempts:.0f}", ""),
-                    with_alert_marks(summary, latest),
+                    with_alert_marks(summary, view.marks(ids)),
                 ),
                 status=status or Status.UNKNOWN,
                 search=view.search_text(name, specs),
@@ -393,18 +414,19 @@ def incident_rows(view: View) -> list[Row]:
     )
     rows = []
     for incident in incidents:
-        affected = ", ".join(a for a in incident.affected if a != incident.cause)
+        names = incident.affected.names
+        affected = ", ".join(a for a in names if a != incident.cause)
         rows.append(
             Row(
                 key=f"{incident.kind}:{incident.cause}",
                 cells=(
                     status_cell(incident.status),
                     (incident.cause, "bold"),
-                    (f"{len(incident.affected)}: {affected}" if affected else "-", ""),
+                    (f"{len(names)}: {affected}" if affected else "-", ""),
                     (clip(incident.summary, 120), ""),
                 ),
                 status=incident.status,
-                search=" ".join((incident.cause, *incident.affected)).lower(),
+                search=" ".join((incident.cause, *names)).lower(),
                 checks=incident.checks,
             )
         )

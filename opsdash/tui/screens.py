@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -15,12 +14,13 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
+from opsdash.figures import Figures, HttpFigures
+from opsdash.figures import facts as facts_of
 from opsdash.state import PlatformState
 from opsdash.tui.rows import STATUS_STYLE, latency_text, sparkline, status_cell
 
 HISTORY_SHOWN = 20
 EXCERPT_CHARS = 1200
-_SKIPPED_DETAILS = ("dependencies", "body", "excerpt")
 
 KEYS: tuple[tuple[str, str], ...] = (
     ("r", "refresh now: run every check at once"),
@@ -41,13 +41,9 @@ def _status_text(status: Any) -> Text:
     return Text(text, style=style)
 
 
-def _excerpt(details: Mapping[str, Any]) -> str | None:
-    for key in ("excerpt", "body"):
-        value = details.get(key)
-        if isinstance(value, str) and value:
-            return value[:EXCERPT_CHARS]
-        if isinstance(value, Mapping | list):
-            return json.dumps(value, indent=2)[:EXCERPT_CHARS]
+def _excerpt(figures: Figures | None) -> str | None:
+    if isinstance(figures, HttpFigures) and figures.body:
+        return figures.body[:EXCERPT_CHARS]
     return None
 
 
@@ -83,13 +79,14 @@ def check_detail(state: PlatformState, check_id: str) -> RenderableType:
         facts.add_row("in this state since", since.astimezone().strftime("%H:%M:%S"))
     if result.error is not None:
         facts.add_row("error", Text(f"{result.error.type}: {result.error.message}", style="red"))
-    for key, value in result.details.items():
-        if key not in _SKIPPED_DETAILS:
+    figures = result.figures
+    for key, value in facts_of(figures):
+        if not (isinstance(figures, HttpFigures) and key == "body"):  # shown as the excerpt
             facts.add_row(key.replace("_", " "), str(value))
     parts.append(facts)
 
-    dependencies = result.details.get("dependencies")
-    if isinstance(dependencies, Mapping) and dependencies:
+    dependencies = figures.dependencies if isinstance(figures, HttpFigures) else None
+    if dependencies:
         table = Table(title="dependencies (as the service reports them)", title_justify="left")
         table.add_column("name")
         table.add_column("status")
@@ -99,7 +96,7 @@ def check_detail(state: PlatformState, check_id: str) -> RenderableType:
             table.add_row(str(name), Text(word, style="green" if ok else "bold red"))
         parts.append(table)
 
-    excerpt = _excerpt(result.details)
+    excerpt = _excerpt(figures)
     if excerpt:
         parts.append(Text("response excerpt", style="bold"))
         parts.append(Text(excerpt, style="dim"))

@@ -10,6 +10,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opsdash.figures import (
+    DlqFigures,
+    Figures,
+    HttpFigures,
+    PostgresFigures,
+    RedisFigures,
+    WorkerFigures,
+)
 from opsdash.plan import CheckSpec, ComponentType
 from opsdash.registry.model import Registry
 from opsdash.results import CheckResult, ErrorType, Observation, ProbeError
@@ -106,7 +114,7 @@ def _result(
     status: Status,
     summary: str,
     latency: float,
-    details: dict[str, Any] | None = None,
+    figures: Figures | None = None,
     error: ProbeError | None = None,
 ) -> CheckResult:
     return CheckResult(
@@ -118,7 +126,7 @@ def _result(
         summary=summary,
         latency_ms=latency,
         target=spec.target,
-        details=details or {},
+        figures=figures,
         error=error,
         started_at=at,
     )
@@ -138,12 +146,17 @@ def round_results(index: int, *, incident: bool) -> Iterator[CheckResult]:
                 Status.OK,
                 "PostgreSQL 16.4 primary, 12% connections",
                 latency,
-                {
-                    "version": "16.4",
-                    "role": "primary",
-                    "connections_pct": 12.0,
-                    "replication_lag_s": 0.0,
-                },
+                PostgresFigures(
+                    version="16.4",
+                    role="primary",
+                    ping_ms=0.5,
+                    connections_used=12,
+                    connections_max=100,
+                    connections_pct=12.0,
+                    long_transactions=0,
+                    long_transaction_age_s=300.0,
+                    replication_lag_s=0.0,
+                ),
             )
         elif spec.id == "postgres.indexes":
             yield _result(spec, at, Status.OK, "7 of 7 expected indexes valid", latency)
@@ -155,7 +168,7 @@ def round_results(index: int, *, incident: bool) -> Iterator[CheckResult]:
                     Status.CRIT,
                     "connection refused",
                     0.4,
-                    {},
+                    None,
                     ProbeError(ErrorType.REFUSED, "connection refused"),
                 )
             else:
@@ -165,30 +178,37 @@ def round_results(index: int, *, incident: bool) -> Iterator[CheckResult]:
                     Status.OK,
                     "Redis 7.2.4 master, memory 41%",
                     latency,
-                    {
-                        "version": "7.2.4",
-                        "role": "master",
-                        "memory_pct": 41.0,
-                        "connections_pct": 0.3,
-                    },
+                    RedisFigures(
+                        version="7.2.4",
+                        role="master",
+                        ping_ms=0.3,
+                        clients_connected=12,
+                        clients_blocked=0,
+                        memory_used=41 * 1024 * 1024,
+                        memory_max=100 * 1024 * 1024,
+                        memory_pct=41.0,
+                        maxmemory_policy="noeviction",
+                        evicted_keys=0,
+                        rejected_connections=0,
+                    ),
                 )
         elif spec.check == "ready":
-            deps = {d: "ok" for d in SERVICES[spec.component]}
+            deps = {d: Status.OK for d in SERVICES[spec.component]}
             slow = incident and spec.component == "course-service" and index >= 4
             if down and "redis" in deps:
-                deps["redis"] = "crit"
+                deps["redis"] = Status.CRIT
                 yield _result(
                     spec,
                     at,
                     Status.CRIT,
                     "503 Service Unavailable: redis down",
                     latency,
-                    {
-                        "http_status": 503,
-                        "dependencies": deps,
-                        "format": "nestjs",
-                        "body": '{"status":"error","error":{"redis":{"status":"down"}}}',
-                    },
+                    HttpFigures(
+                        http_status=503,
+                        dependencies=deps,
+                        format="nestjs",
+                        body='{"status":"error","error":{"redis":{"status":"down"}}}',
+                    ),
                 )
             elif slow:
                 yield _result(
@@ -197,7 +217,7 @@ def round_results(index: int, *, incident: bool) -> Iterator[CheckResult]:
                     Status.WARN,
                     "200 OK; slow: 812 ms",
                     812.0 + index,
-                    {"http_status": 200, "dependencies": deps, "format": "spring"},
+                    HttpFigures(http_status=200, dependencies=deps, format="spring"),
                 )
             else:
                 yield _result(
@@ -206,10 +226,10 @@ def round_results(index: int, *, incident: bool) -> Iterator[CheckResult]:
                     Status.OK,
                     "200 OK",
                     latency,
-                    {"http_status": 200, "dependencies": deps, "format": "nestjs"},
+                    HttpFigures(http_status=200, dependencies=deps, format="nestjs"),
                 )
         elif spec.check == "health":
-            yield _result(spec, at, Status.OK, "200 OK", latency, {"http_status": 200})
+            yield _result(spec, at, Status.OK, "200 OK", latency, HttpFigures(http_status=200))
         elif spec.check == "dlq":
             depth = (
                 (index - 2) * 40
@@ -223,7 +243,9 @@ def round_results(index: int, *, incident: bool) -> Iterator[CheckResult]:
                 status,
                 f"depth {depth}" + (", growing 240/min" if depth else ""),
                 latency,
-                {"depth": depth, "growth_per_min": 240.0 if depth else 0.0},
+                DlqFigures(
+                    "redis-list", depth, at.timestamp(), growth_per_min=240.0 if depth else 0.0
+                ),
             )
         else:
             retries = 120.0 if down else 2.0
@@ -235,12 +257,16 @@ def round_results(index: int, *, incident: bool) -> Iterator[CheckResult]:
                 status,
                 f"retry ratio {ratio * 100:.1f}%",
                 latency,
-                {
-                    "retries_per_min": retries,
-                    "failures_per_min": 6.0 if down else 0.0,
-                    "retry_ratio": ratio,
-                    "max_attempts": WORKERS[spec.component],
-                },
+                WorkerFigures(
+                    source="prometheus",
+                    max_attempts=WORKERS[spec.component],
+                    dlq=f"{spec.component}.dlq",
+                    sampled_at=at.timestamp(),
+                    retries_per_min=retries,
+                    failures_per_min=6.0 if down else 0.0,
+                    retry_ratio_pct=ratio * 100,
+                    ratio_basis="window",
+                ),
             )
 
 

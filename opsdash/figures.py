@@ -1,0 +1,512 @@
+"""Typed figures: what a probe measured, one frozen dataclass per kind of observation.
+
+A :class:`~opsdash.results.CheckResult` carries one of these (or ``None`` when there was
+nothing to measure). Every face reads their fields; the JSON ``details`` object of
+``opsdash.check/v1`` is built from them by :func:`details_json` alone, so a renamed field is a
+mypy error in the faces and a schema failure in the contract test, never a silent blank.
+
+Field names *are* the ``details`` keys. Two markers keep the v1 shape exactly as it was:
+
+- ``metadata=OMIT_NONE``: the key is left out while the value is ``None`` (keys that were
+  only ever written when they applied, such as ``redirects`` or ``tls_error``);
+- ``metadata=FLAT``: a nested dataclass whose fields are merged into the parent object (the
+  certificate's ``cert_*`` keys of an HTTP check, the source-specific keys of a DLQ).
+
+Adding a kind: subclass :class:`Figures` here with a ``schema_name``, add it to
+:data:`FIGURE_TYPES`, describe it under ``$defs/details`` in ``schemas/check-v1.json`` and add
+a sample to ``tests/test_figures_contract.py``. Fields hold plain values only: ``str``,
+numbers, ``bool``, ``None``, :class:`~opsdash.status.Status`, ``datetime``, tuples,
+``Mapping[str, ...]`` and nested frozen dataclasses; :func:`details_json` and
+:func:`figures_from_json` handle exactly those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from opsdash.status import Status
+
+OMIT_NONE: Mapping[str, bool] = {"omit_none": True}
+"""Field metadata: leave the key out of ``details`` while the value is ``None``."""
+FLAT: Mapping[str, bool] = {"flat": True, "omit_none": True}
+"""Field metadata: merge the nested dataclass's keys into the parent (nothing when ``None``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """Base of every kind of figures; ``schema_name`` names its ``$defs/details`` entry."""
+
+    schema_name: ClassVar[str] = ""
+
+
+# --- HTTP ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFigures:
+    """The server certificate of an ``https://`` answer."""
+
+    cert_days_left: float
+    cert_expires_at: datetime
+    cert_subject: str
+    cert_issuer: str
+
+    def seconds_left(self, at: datetime) -> float:
+        """Seconds from ``at`` until ``notAfter`` (negative once expired)."""
+        return (self.cert_expires_at - at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class HttpFigures(Figures):
+    """A liveness or readiness answer (``kind: http``)."""
+
+    schema_name: ClassVar[str] = "http"
+    http_status: int | None = field(default=None, metadata=OMIT_NONE)
+    """``None`` when the TLS handshake failed: there was no answer."""
+    redirects: int | None = field(default=None, metadata=OMIT_NONE)
+    format: str | None = field(default=None, metadata=OMIT_NONE)
+    """The recognised health-body format (``spring-boot``, ``ietf``...)."""
+    dependencies: Mapping[str, Status] | None = field(default=None, metadata=OMIT_NONE)
+    """Each dependency's status as the body reports it."""
+    dependency_messages: Mapping[str, str] | None = field(default=None, metadata=OMIT_NONE)
+    body: str | None = field(default=None, metadata=OMIT_NONE)
+    """An excerpt of an unrecognised body (capped, whitespace folded)."""
+    body_truncated: bool | None = field(default=None, metadata=OMIT_NONE)
+    tls_error: str | None = field(default=None, metadata=OMIT_NONE)
+    certificate: CertificateFigures | None = field(default=None, metadata=FLAT)
+
+    def failing_dependencies(self) -> list[str]:
+        """The dependencies the body reports not ok, in its order."""
+        if not self.dependencies:
+            return []
+        return [name for name, status in self.dependencies.items() if status is not Status.OK]
+
+
+# --- datastores ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresFigures(Figures):
+    """A PostgreSQL server (the ``<name>`` check of ``kind: postgres``)."""
+
+    schema_name: ClassVar[str] = "postgres"
+    version: str
+    role: str
+    """``primary`` or ``replica``."""
+    ping_ms: float
+    connections_used: int
+    connections_max: int
+    connections_pct: float
+    long_transactions: int
+    long_transaction_age_s: float
+    replication_lag_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """One expected index, as the catalogue has it."""
+
+    table: str
+    index: str
+    present: bool
+    valid: bool
+    scans: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresIndexFigures(Figures):
+    """The expected indexes of a PostgreSQL datastore (``<name>.indexes``)."""
+
+    schema_name: ClassVar[str] = "postgres-indexes"
+    indexes: tuple[IndexEntry, ...]
+    missing: tuple[str, ...]
+    invalid: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SqlValueFigures(Figures):
+    """The one number a ``.sql`` probe returned."""
+
+    schema_name: ClassVar[str] = "sql-value"
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaLink:
+    """A Redis replica's link to its master."""
+
+    master_link_status: str | None
+    master_last_io_seconds_ago: int | None
+    master_link_down_since_seconds: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RedisFigures(Figures):
+    """A Redis server (``kind: redis``), from ``INFO``."""
+
+    schema_name: ClassVar[str] = "redis"
+    version: str
+    role: str
+    """``master`` or ``replica``."""
+    ping_ms: float
+    clients_connected: int | None
+    clients_blocked: int | None
+    memory_used: int | None
+    memory_max: int | None
+    memory_pct: float | None
+    maxmemory_policy: str | None
+    evicted_keys: int | None
+    rejected_connections: int | None
+    replica: ReplicaLink | None = field(default=None, metadata=FLAT)
+
+
+@dataclass(frozen=True, slots=True)
+class MongoMember:
+    """One replica-set member, from ``replSetGetStatus``."""
+
+    name: str | None
+    state: str | None
+    healthy: bool
+    self: bool
+    lag_s: float | None
+    ping_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MongoFigures(Figures):
+    """A MongoDB server (``kind: mongo``)."""
+
+    schema_name: ClassVar[str] = "mongo"
+    version: str | None
+    role: str
+    set_name: str | None
+    ping_ms: float
+    connections_current: int | None
+    connections_available: int | None
+    replication_lag_s: float | None = None
+    members: tuple[MongoMember, ...] | None = None
+    unreadable: tuple[str, ...] | None = field(default=None, metadata=OMIT_NONE)
+    """Commands the role may not run (``serverStatus`` without ``clusterMonitor``)."""
+
+
+# --- workers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamGroup:
+    """A consumer group of a Redis stream DLQ."""
+
+    pending: int
+    consumers: Mapping[str, int]
+    lag: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BullmqFigures:
+    """What a BullMQ queue adds to its DLQ depth (the failed count)."""
+
+    counts: Mapping[str, int]
+    paused: bool
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class RabbitmqFigures:
+    """What RabbitMQ's management API adds to a queue's depth."""
+
+    messages_ready: int | None
+    messages_unacknowledged: int | None
+    consumers: int | None
+    state: str | None
+    publish_rate: float | None
+    deliver_rate: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DlqFigures(Figures):
+    """A worker's dead-letter queue (``<worker>.dlq``)."""
+
+    schema_name: ClassVar[str] = "dlq"
+    source: str
+    depth: int | None
+    """``None`` when the source could not be read to a count (the check is unknown)."""
+    sampled_at: float
+    """When the depth was read (seconds since the epoch): the time axis of growth."""
+    oldest_age_s: float | None = None
+    growth_per_min: float | None = None
+    """Known once history allows a rate (never in a one-shot ``check``)."""
+    eta_crit_s: float | None = None
+    window_s: float | None = None
+    notes: tuple[str, ...] = ()
+    groups: Mapping[str, StreamGroup] | None = field(default=None, metadata=OMIT_NONE)
+    bullmq: BullmqFigures | None = field(default=None, metadata=FLAT)
+    rabbitmq: RabbitmqFigures | None = field(default=None, metadata=FLAT)
+
+
+WORKER_COUNTERS = ("retries", "failures", "processed", "dead_letters")
+"""The counters a worker may expose, in the order they are shown."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFigures(Figures):
+    """A worker's retry metrics (``<worker>.retries``)."""
+
+    schema_name: ClassVar[str] = "worker"
+    source: str
+    max_attempts: int | None
+    dlq: str
+    """The DLQ check id, or ``none (by design)``."""
+    sampled_at: float
+    retries_total: float | None = None
+    failures_total: float | None = None
+    processed_total: float | None = None
+    dead_letters_total: float | None = None
+    started_at: float | None = None
+    """The worker's start time, when the source tells (a restart marker)."""
+    missing: tuple[str, ...] | None = field(default=None, metadata=OMIT_NONE)
+    """Configured figures the source does not have (the check is unknown)."""
+    retries_per_min: float | None = None
+    failures_per_min: float | None = None
+    processed_per_min: float | None = None
+    dead_letters_per_min: float | None = None
+    retry_ratio_pct: float | None = None
+    ratio_basis: str | None = None
+    """``since start`` (one sample) or ``window``; ``None`` when nothing was judged."""
+    window_s: float | None = None
+
+    def total(self, counter: str) -> float | None:
+        """The scraped value of one of :data:`WORKER_COUNTERS`."""
+        value: float | None = getattr(self, f"{counter}_total")
+        return value
+
+    def rates(self) -> dict[str, float | None]:
+        """Each counter's rate per minute (``None`` until history allows one)."""
+        return {name: getattr(self, f"{name}_per_min") for name in WORKER_COUNTERS}
+
+    @property
+    def judged(self) -> bool:
+        """True when the scrape had every configured figure (a point for rates)."""
+        return self.ratio_basis is not None and self.missing is None
+
+
+FIGURE_TYPES: tuple[type[Figures], ...] = (
+    HttpFigures,
+    PostgresFigures,
+    PostgresIndexFigures,
+    SqlValueFigures,
+    RedisFigures,
+    MongoFigures,
+    DlqFigures,
+    WorkerFigures,
+)
+"""Every kind of figures (the contract test builds one of each)."""
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+
+def details_json(figures: Figures | None) -> dict[str, Any]:
+    """The ``details`` object of a check in ``opsdash.check/v1``: the one place it is built."""
+    return {} if figures is None else _object(figures)
+
+
+_LAYOUTS: dict[type, tuple[tuple[str, bool, bool], ...]] = {}
+
+
+def _layout(cls: type) -> tuple[tuple[str, bool, bool], ...]:
+    # (name, omit_none, flat) per field, computed once per class: the JSON of 2,000 checks
+    # is built on every `check --json`.
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = tuple(
+            (f.name, bool(f.metadata.get("omit_none")), bool(f.metadata.get("flat")))
+            for f in dataclasses.fields(cls)
+        )
+    return layout
+
+
+def _object(value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, omit_none, flat in _layout(type(value)):
+        item = getattr(value, name)
+        if item is None and omit_none:
+            continue
+        if flat:
+            out.update(_object(item))
+        else:
+            out[name] = _json(item)
+    return out
+
+
+def _json(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return str(value)  # a Status is a str: its plain value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, Mapping):
+        return {str(key): _json(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_json(item) for item in value]
+    if dataclasses.is_dataclass(value):
+        return _object(value)
+    return str(value)
+
+
+def facts(figures: Figures | None) -> list[tuple[str, object]]:
+    """The scalar fields of ``figures`` that have a value, flat-nested ones included, in
+    declaration order: the lines of a detail view (collections are for the view to lay out)."""
+    if figures is None:
+        return []
+    out: list[tuple[str, object]] = []
+    _facts(figures, out)
+    return out
+
+
+def _facts(value: Any, out: list[tuple[str, object]]) -> None:
+    for name, _omit, flat in _layout(type(value)):
+        item = getattr(value, name)
+        if item is None:
+            continue
+        if flat:
+            _facts(item, out)
+        elif isinstance(item, str | bool | int | float | datetime):
+            out.append((name, _json(item)))
+
+
+def figures_type(name: str) -> type[Figures] | None:
+    """The figures class called ``name`` (as :func:`type_name` wrote it)."""
+    return next((cls for cls in FIGURE_TYPES if cls.__name__ == name), None)
+
+
+def type_name(figures: Figures | None) -> str | None:
+    """The name :func:`figures_from_json` reads back (the class name)."""
+    return None if figures is None else type(figures).__name__
+
+
+def figures_from_json(name: str | None, details: Mapping[str, Any]) -> Figures | None:
+    """Figures back from their ``details`` (the alert state keeps results across runs);
+    ``None`` when the type is unknown or the object does not fit it."""
+    cls = figures_type(name) if name else None
+    if cls is None:
+        return None
+    try:
+        parsed = _parse_object(cls, details)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return parsed if isinstance(parsed, Figures) else None
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _parse_object(cls: type, data: Mapping[str, Any]) -> Any:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{cls.__name__}: not an object")
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    for name, _omit, flat in _layout(cls):
+        hint = hints[name]
+        if flat:
+            nested = _inner(hint)
+            first = dataclasses.fields(nested)[0].name
+            values[name] = _parse_object(nested, data) if first in data else None
+        elif name in data:
+            values[name] = _parse(hint, data[name])
+    return cls(**values)
+
+
+def _inner(hint: Any) -> Any:
+    """``X`` of ``X | None``."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _parse(hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None:
+            return None
+        return _parse(_inner(hint), value)
+    if origin is tuple:
+        (item, *_) = typing.get_args(hint)
+        return tuple(_parse(item, v) for v in value)
+    if origin is Mapping or origin is dict:
+        _key, item = typing.get_args(hint)
+        return {str(k): _parse(item, v) for k, v in value.items()}
+    convert: Callable[[Any], Any] | None = _SCALARS.get(hint)
+    if convert is not None:
+        return convert(value)
+    if dataclasses.is_dataclass(hint):
+        return _parse_object(hint, value)  # type: ignore[arg-type]
+    return value
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("not a number")
+    return float(value)
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("not a number")
+    return int(value)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("not a boolean")
+    return value
+
+
+def _moment(value: Any) -> datetime:
+    return datetime.fromisoformat(_string(value).replace("Z", "+00:00"))
+
+
+_SCALARS: dict[Any, Callable[[Any], Any]] = {
+    float: _number,
+    int: _integer,
+    str: _string,
+    bool: _boolean,
+    Status: Status,
+    datetime: _moment,
+}
+
+
+def map_strings(figures: Figures, change: Callable[[str], str]) -> Figures:
+    """``figures`` with ``change`` applied to every string value in it (redaction)."""
+    changed = _map(figures, change)
+    assert isinstance(changed, Figures)
+    return changed
+
+
+def _map(value: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(value, Status) or not isinstance(value, str | tuple | Mapping):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            updates = {
+                f.name: _map(getattr(value, f.name), change) for f in dataclasses.fields(value)
+            }
+            return dataclasses.replace(value, **updates)
+        return value
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, tuple):
+        return tuple(_map(item, change) for item in value)
+    return {key: _map(item, change) for key, item in value.items()}
