@@ -24,6 +24,7 @@ from opsdash.commands.options import (
     duration_value,
     env_option,
     only_option,
+    output_options,
     registry_option,
     state_option,
     tag_option,
@@ -59,15 +60,7 @@ cli: click.Group = click.group(  # type: ignore[no-untyped-call]
 @env_option
 @only_option
 @tag_option
-@click.option("--json", "as_json", is_flag=True, help="Print one opsdash.check/v1 JSON document.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "junit", "prometheus"]),
-    default="text",
-    show_default=True,
-    help="Output format (json is the same as --json).",
-)
+@output_options
 @click.option("--timeout", metavar="DURATION", help="Override every probe's deadline (e.g. 2s).")
 @click.option(
     "--wait",
@@ -85,6 +78,7 @@ def check(
     tags: tuple[str, ...],
     as_json: bool,
     output_format: str,
+    quiet: bool,
     timeout: str | None,
     wait: str | None,
     concurrency: int | None,
@@ -92,7 +86,8 @@ def check(
 ) -> None:
     """Run every selected check once and report.
 
-    A table on a terminal (plain text when piped; NO_COLOR respected), or with --json exactly one
+    A table on a terminal, failing checks first, summaries wrapped to the width (plain text
+    when piped, every summary whole; NO_COLOR respected), or with --json exactly one
     opsdash.check/v1 document on stdout, also when the configuration is broken.
     """
     output_format = "json" if as_json else output_format
@@ -117,7 +112,7 @@ def check(
 
     # Silences and flapping from `opsdash alert`'s state, when there is one.
     snapshot = mark_snapshot(snapshot, specs, state_path)
-    emit_snapshot(snapshot, output_format)
+    emit_snapshot(snapshot, output_format, quiet=quiet)
     sys.exit(snapshot.status.exit_code)
 
 

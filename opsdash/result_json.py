@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from opsdash.figures import details_json
+from opsdash.marks import CheckMark, SilenceMark
 from opsdash.results import CheckResult, ProbeError
-from opsdash.state import CheckMark, SilenceMark
 
 
 def _error(error: ProbeError | None) -> dict[str, str] | None:

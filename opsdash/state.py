@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from opsdash.incidents import Incident, find_incidents
+from opsdash.marks import CheckMark, SilenceMark
 from opsdash.plan import CheckSpec
 from opsdash.probe_plan import ComponentType
 from opsdash.registry.model import Registry
@@ -47,26 +48,6 @@ class Component:
     checks: tuple[str, ...]
     tags: tuple[str, ...] = ()
     """The registry entry's tags (every check of a component shares them)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SilenceMark:
-    """A silence in force, as the faces show it next to what it holds back."""
-
-    matcher: str
-    reason: str
-    until: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CheckMark:
-    """What ``opsdash alert``'s state says about one check: marks on the snapshot, never
-    edits to its result."""
-
-    silence: SilenceMark | None = None
-    """The silence covering the check itself (by id, component, tag or glob)."""
-    flapping: bool = False
-    """Its status changed more than ``flapping.changes`` times in its last ``window`` runs."""
 
 
 @dataclass(frozen=True, slots=True)

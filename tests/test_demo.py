@@ -193,3 +193,28 @@ def test_demo_check_smoke_text_when_calm() -> None:
     result = CliRunner().invoke(demo, ["--check"])
     assert result.exit_code == 0, result.output
     assert "demo-learning-platform" in result.output and "✔ ok" in result.output
+
+
+def test_demo_check_takes_every_output_option_of_check() -> None:
+    from opsdash.commands.demo import demo
+
+    runner = CliRunner()
+    prometheus = runner.invoke(demo, ["--check", "--format", "prometheus", "--at", "16"])
+    assert prometheus.exit_code == 2, prometheus.output
+    samples = {
+        (s.name, s.labels.get("cause"), s.labels.get("type")): s.value
+        for family in text_string_to_metric_families(prometheus.output)
+        for s in family.samples
+    }
+    assert samples[("opsdash_incident_affected", "redis", "service")] == len(REDIS_SERVICES)
+
+    junit = runner.invoke(demo, ["--check", "--format", "junit", "--at", "16"])
+    assert junit.exit_code == 2 and junit.output.startswith("<?xml")
+
+    quiet = runner.invoke(demo, ["--check", "-q", "--at", "16"])
+    assert quiet.exit_code == 2
+    assert "✔ ok" not in quiet.output.split("Incidents")[0].split("\n", 1)[1]
+    assert "redis unreachable; 6 services not ready, 1 worker failing" in quiet.output
+
+    misuse = runner.invoke(demo, ["--json"])
+    assert misuse.exit_code != 0 and "--check" in misuse.output

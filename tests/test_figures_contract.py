@@ -38,9 +38,9 @@ from opsdash.figures import (
     figures_from_json,
     type_name,
 )
+from opsdash.marks import CheckMark, SilenceMark
 from opsdash.render.json import check_object, dumps
 from opsdash.results import CheckResult
-from opsdash.state import CheckMark, SilenceMark
 from opsdash.status import Status
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,8 +14,11 @@ Per check (thresholds from ``defaults``):
 
 Per incident: firing checks are grouped by the incident that explains them (its cause), so
 "redis unreachable; 6 services not ready, 1 worker failing" is one notification. A check stays
-in the group it fired in until it resolves. A group notifies when it opens, when it gets worse (warn -> crit),
-as a reminder every ``repeat_interval`` while open, and when its last check resolves.
+in the group it fired in until it resolves. A group notifies when it opens, when it gets worse
+(warn -> crit), as a reminder every ``repeat_interval`` while open, and when its last check
+resolves. A silence on the incident's cause holds back the whole group (its dependants
+included); a silence on one check holds back only that check (it neither opens nor escalates
+the group, and the payload marks it ``silenced``).
 """
 
 from __future__ import annotations

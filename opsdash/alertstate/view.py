@@ -14,8 +14,9 @@ from pathlib import Path
 
 from opsdash.alertstate.store import Silence, default_state_path, open_readonly
 from opsdash.incidents import Incident
+from opsdash.marks import CheckMark, SilenceMark
 from opsdash.plan import CheckSpec
-from opsdash.state import CheckMark, SilenceMark, Snapshot
+from opsdash.state import Snapshot
 
 
 @dataclass(frozen=True, slots=True)

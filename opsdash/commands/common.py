@@ -87,8 +87,9 @@ def selected_specs(
     return specs
 
 
-def emit_snapshot(snapshot: Snapshot, output_format: str) -> None:
-    """Print a snapshot on stdout in ``output_format`` (text, json, junit, prometheus)."""
+def emit_snapshot(snapshot: Snapshot, output_format: str, *, quiet: bool = False) -> None:
+    """Print a snapshot on stdout in ``output_format`` (text, json, junit, prometheus);
+    ``quiet`` leaves the ok checks out of the text."""
     if output_format == "json":
         from opsdash.render.json import check_document, dumps
 
@@ -106,6 +107,8 @@ def emit_snapshot(snapshot: Snapshot, output_format: str) -> None:
         return
     from opsdash.render.text import render_text
 
-    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
-    click.echo(render_text(snapshot, color=color, width=width), color=color)
+    terminal = sys.stdout.isatty()
+    color = terminal and "NO_COLOR" not in os.environ
+    # Piped (a log, a CI job, grep): no width to fit, so every summary is printed whole.
+    width = shutil.get_terminal_size((120, 24)).columns if terminal else None
+    click.echo(render_text(snapshot, color=color, width=width, quiet=quiet), color=color)

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import click
 
+from opsdash.commands.options import output_options
+
 
 @click.command("demo")
 @click.option(
     "--check",
     "one_round",
     is_flag=True,
-    help="Run one check round against the demo instead of opening the dashboard.",
+    help="Run one check round against the demo instead of opening the dashboard; takes "
+    "every output option of `opsdash check` (--json, --format, -q).",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="With --check: one opsdash.check/v1 document."
-)
+@output_options
 @click.option(
     "--at",
     "start_at",
@@ -27,22 +28,28 @@ import click
     metavar="SECONDS",
     help="Start this far into the 80 s story (10-30: redis outage; 20-60: DLQ; 50-68: slow).",
 )
-def demo(one_round: bool, as_json: bool, start_at: float) -> None:
+def demo(one_round: bool, as_json: bool, output_format: str, quiet: bool, start_at: float) -> None:
     """Start a demo platform on loopback (11 services, 4 workers, a looping story of a redis
     outage, a DLQ that fills and drains, a slow service) and open the dashboard on it.
 
-    Needs no external server. With --check, exits 0/1/2/3 like ``opsdash check``.
+    Needs no external server. With --check, prints like ``opsdash check`` (so the demo shows
+    every face: text, -q, --json, --format junit|prometheus) and exits 0/1/2/3 like it.
     """
     import sys
 
     from opsdash.commands.common import run_async
 
+    output_format = "json" if as_json else output_format
     if one_round:
-        sys.exit(run_async(check_once(as_json=as_json, start_at=start_at)))
+        sys.exit(run_async(check_once(output_format, quiet=quiet, start_at=start_at)))
+    if as_json or output_format != "text" or quiet:
+        raise click.UsageError("--json, --format and -q go with --check")
     run_async(open_dashboard(start_at=start_at))
 
 
-async def check_once(*, as_json: bool = False, start_at: float = 0.0) -> int:
+async def check_once(
+    output_format: str = "text", *, quiet: bool = False, start_at: float = 0.0
+) -> int:
     """Start the demo platform, run one round of every check, print it; the exit code."""
     from opsdash.commands.common import emit_snapshot
     from opsdash.demo.platform import DemoPlatform
@@ -54,7 +61,7 @@ async def check_once(*, as_json: bool = False, start_at: float = 0.0) -> int:
         snapshot = await one_round(
             registry, build_plan(registry), concurrency=registry.defaults.concurrency
         )
-    emit_snapshot(snapshot, "json" if as_json else "text")
+    emit_snapshot(snapshot, output_format, quiet=quiet)
     return int(snapshot.status.exit_code)
 
 

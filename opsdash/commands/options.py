@@ -6,9 +6,13 @@ pays for each import.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
+
+F = TypeVar("F", bound=Callable[..., object])
 
 registry_option = click.option(
     "-r",
@@ -49,6 +53,37 @@ state_option = click.option(
     show_envvar=True,
     help="The alerting state file [default: $XDG_STATE_HOME/opsdash/state.db].",
 )
+
+
+OUTPUT_FORMATS = ("text", "json", "junit", "prometheus")
+
+
+def output_options(command: F) -> F:
+    """``--json``, ``--format`` and ``-q/--quiet``: how ``check`` (and ``demo --check``) print
+    a round. The command receives ``as_json``, ``output_format`` and ``quiet``."""
+    for option in reversed(
+        (
+            click.option(
+                "--json", "as_json", is_flag=True, help="Print one opsdash.check/v1 JSON document."
+            ),
+            click.option(
+                "--format",
+                "output_format",
+                type=click.Choice(OUTPUT_FORMATS),
+                default="text",
+                show_default=True,
+                help="Output format (json is the same as --json).",
+            ),
+            click.option(
+                "-q",
+                "--quiet",
+                is_flag=True,
+                help="Text: only what is not ok, plus the incidents.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 def duration_value(value: str, option: str) -> float:

@@ -13,9 +13,10 @@ from typing import Any
 
 from opsdash.formats import iso
 from opsdash.incidents import AFFECTED_TYPES, Incident
+from opsdash.marks import SilenceMark
 from opsdash.result_json import check_object, silence_object
 from opsdash.results import ErrorType
-from opsdash.state import SilenceMark, Snapshot
+from opsdash.state import Snapshot
 
 SCHEMA = "opsdash.check/v1"
 

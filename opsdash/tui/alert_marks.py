@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from opsdash.alertstate.view import AlertView
+from opsdash.marks import CheckMark
 from opsdash.plan import CheckSpec
-from opsdash.state import CheckMark, Snapshot
+from opsdash.state import Snapshot
 
 ALERT_STATE_EVERY = 15.0
 """Seconds between two reads of the alerting state file."""

@@ -26,9 +26,10 @@ from opsdash.figures import (
     WorkerFigures,
 )
 from opsdash.incidents import Incident
+from opsdash.marks import CheckMark
 from opsdash.plan import CheckSpec
 from opsdash.results import CheckResult
-from opsdash.state import CheckMark, Event, PlatformState, Snapshot
+from opsdash.state import Event, PlatformState, Snapshot
 from opsdash.status import Status, worst
 
 Cell = tuple[str, str]
