@@ -1,9 +1,12 @@
-"""The demo platform: eleven services, four workers and a stand-in Redis on loopback.
+"""The demo platform: eleven services, four workers and all three datastores on loopback.
 
-``async with DemoPlatform() as demo:`` starts every listener on a free 127.0.0.1 port and a
-driver task that plays the story (:mod:`opsdash.demo.story`); ``demo.registry`` is a registry
-pointing at them, ready for ``build_plan``. Pass ``clock`` to control the story time in tests
-and call :meth:`DemoPlatform.sync` to apply the current scene.
+``async with DemoPlatform() as demo:`` starts every listener on a free 127.0.0.1 port — the
+services, the workers, a stand-in Redis, a stand-in MongoDB secondary and a real throwaway
+PostgreSQL (:mod:`opsdash.demo.postgres`; without binaries the demo runs without it and
+``demo.postgres_note`` says why) — and a driver task that plays the story
+(:mod:`opsdash.demo.story`); ``demo.registry`` is a registry pointing at them, ready for
+``build_plan``. Pass ``clock`` to control the story time in tests and call
+:meth:`DemoPlatform.sync` to apply the current scene.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from opsdash.demo import bodies
+from opsdash.demo.mongo import FakeMongo
+from opsdash.demo.postgres import EXPECT_INDEXES, DemoPostgres, start_postgres
 from opsdash.demo.resp import FakeRedis
 from opsdash.demo.server import HttpServer, Response
 from opsdash.demo.story import (
@@ -36,6 +41,8 @@ from opsdash.registry.model import Registry
 Clock = Callable[[], float]
 SYNC_EVERY = 0.25
 _NOT_FOUND = Response(404, b'{"error":"not found"}')
+# How the services' readiness bodies name the datastores of the registry.
+_POSTGRES_NAMES = frozenset({"database", "db", "postgres", "npgsql"})
 
 
 class _WorkerMetrics:
@@ -73,13 +80,24 @@ class DemoPlatform:
     """Every demo listener, and the story that drives them."""
 
     def __init__(
-        self, *, clock: Clock = time.monotonic, drive: bool = True, start_at: float = 0.0
+        self,
+        *,
+        clock: Clock = time.monotonic,
+        drive: bool = True,
+        start_at: float = 0.0,
+        postgres: bool = True,
     ) -> None:
-        """``start_at`` skips into the story (``15`` starts during the redis outage)."""
+        """``start_at`` skips into the story (``15`` starts during the redis outage);
+        ``postgres=False`` leaves the PostgreSQL server out (tests that do not need it)."""
         self._clock = clock
         self._epoch = clock() - start_at
         self._drive = drive
+        self._want_postgres = postgres
         self.redis = FakeRedis()
+        self.mongo = FakeMongo()
+        self.postgres: DemoPostgres | None = None
+        self.postgres_note = "" if postgres else "PostgreSQL left out"
+        """Why the demo runs without PostgreSQL (empty when it has one)."""
         self.services: dict[str, HttpServer] = {
             service.name: HttpServer(self._service_handler(service)) for service in SERVICES
         }
@@ -101,6 +119,13 @@ class DemoPlatform:
 
     async def __aenter__(self) -> Self:
         await self.redis.start()
+        await self.mongo.start()
+        if self._want_postgres:
+            started = await start_postgres()
+            if isinstance(started, str):
+                self.postgres_note = started
+            else:
+                self.postgres = started
         for server in (*self.services.values(), *self.workers.values()):
             await server.start()
         await self.sync()
@@ -121,14 +146,25 @@ class DemoPlatform:
         for server in (*self.services.values(), *self.workers.values()):
             await server.close()
         await self.redis.stop()
+        await self.mongo.stop()
+        if self.postgres is not None:
+            await self.postgres.close()
 
     async def sync(self) -> None:
-        """Bring the stand-in Redis up or down as the current scene says."""
+        """Apply the current scene: Redis up or down, the MongoDB lag, PostgreSQL's leaked
+        connections and the dropped index."""
         async with self._lock:
-            if self.scene().redis_up:
+            scene = self.scene()
+            if scene.redis_up:
                 await self.redis.start()
             else:
                 await self.redis.stop()
+            self.mongo.lag_s = scene.mongo_lag_s
+            if self.postgres is not None:
+                await self.postgres.apply(
+                    extra_connections=scene.pg_extra_connections,
+                    index_dropped=scene.pg_index_dropped,
+                )
 
     async def _play(self) -> None:
         while True:
@@ -168,6 +204,32 @@ class DemoPlatform:
 
         return handle
 
+    def _datastores_of(self, named: tuple[str, ...]) -> list[str]:
+        """The registry datastores a service's readiness names, in the registry's words."""
+        uses: list[str] = []
+        if self.postgres is not None and _POSTGRES_NAMES & set(named):
+            uses.append("postgres")
+        if "redis" in named:
+            uses.append("redis")
+        if "mongodb" in named:
+            uses.append("mongo")
+        return uses
+
+    def _datastores(self) -> dict[str, Any]:
+        datastores: dict[str, Any] = {
+            "redis": {"kind": "redis", "url": self.redis.url, "tags": ["demo"]},
+            "mongo": {"kind": "mongo", "uri": self.mongo.uri, "tags": ["demo", "stand-in"]},
+        }
+        if self.postgres is not None:
+            datastores["postgres"] = {
+                "kind": "postgres",
+                "dsn": self.postgres.dsn,
+                "connections": {"warn": "80%", "crit": "95%"},
+                "expect_indexes": EXPECT_INDEXES,
+                "tags": ["demo"],
+            }
+        return datastores
+
     @property
     def registry(self) -> Registry:
         """A registry of the demo platform, pointing at the ports it listens on."""
@@ -175,7 +237,7 @@ class DemoPlatform:
         for service in SERVICES:
             services[service.name] = {
                 "url": self.services[service.name].url,
-                "depends_on": ["redis"] if service.uses_redis else [],
+                "depends_on": self._datastores_of(service.dependencies),
                 "tags": ["demo", service.format],
             }
         workers: dict[str, Any] = {}
@@ -211,7 +273,7 @@ class DemoPlatform:
                     "timeout": "2s",
                     "latency": {"warn": "500ms", "crit": "1500ms"},
                 },
-                "datastores": {"redis": {"kind": "redis", "url": self.redis.url, "tags": ["demo"]}},
+                "datastores": self._datastores(),
                 "services": services,
                 "workers": workers,
             }

@@ -10,8 +10,13 @@ moment. One cycle (80 s):
  10-30  redis is down: six services answer /ready 503 naming it; notification-service's
         liveness checks redis too (the anti-pattern the incident flags); workers retry more
  20-60  purchase-worker's DLQ fills (to 140, past crit 100) from 20 to 45, drained by 60
+ 30-46  PostgreSQL connections near saturation: the services reconnect in a storm after
+        the outage and leak idle connections (15 of 17 usable: over the 80% warning)
+ 36-56  a rollback of migration 019 drops idx_sessions_trainer_status: the index audit finds
+        it missing, until the migration is re-run
  50-68  course-service turns slow (800 ms per answer: over the 500 ms warning)
- 68-80  all is well again
+ 56-76  the MongoDB secondary lags behind its primary (up to 90 s: over the 30 s warning)
+ 76-80  all is well again
 ====== ===================================================================================
 """
 
@@ -28,6 +33,11 @@ ALLOCATION_DLQ = (15.0, 40.0)
 SLOW = (50.0, 68.0)
 SLOW_DELAY = 0.8
 SLOW_SERVICE = "course-service"
+PG_SATURATION = (30.0, 46.0)
+PG_LEAKED_CONNECTIONS = 12
+INDEX_DROPPED = (36.0, 56.0)
+MONGO_LAG = (56.0, 76.0)
+MONGO_LAG_PEAK = 90.0
 
 PROCESSED_PER_S = 5.0
 BASE_RETRIES_PER_S = 0.04
@@ -93,6 +103,12 @@ class Scene:
     dlq_depth: dict[str, int] = field(default_factory=dict)
     retries_per_s: dict[str, float] = field(default_factory=dict)
     failures_per_s: dict[str, float] = field(default_factory=dict)
+    pg_extra_connections: int = 0
+    """Idle connections leaked into PostgreSQL."""
+    pg_index_dropped: bool = False
+    """Whether the rollback has dropped the migration-019 index."""
+    mongo_lag_s: float = 0.0
+    """How far the MongoDB secondary is behind its primary."""
 
 
 def _within(t: float, span: tuple[float, float]) -> bool:
@@ -106,6 +122,16 @@ def _purchase_dlq(t: float) -> int:
     if t < full:
         return round(DLQ_PEAK * (t - start) / (full - start))
     return round(DLQ_PEAK * (DLQ_DRAINED - t) / (DLQ_DRAINED - full))
+
+
+def _mongo_lag(t: float) -> float:
+    """Up to the peak over the first half of the episode, caught up again by its end."""
+    start, end = MONGO_LAG
+    if not start <= t < end:
+        return 0.0
+    middle = (start + end) / 2
+    share = (t - start) / (middle - start) if t < middle else (end - t) / (end - middle)
+    return round(MONGO_LAG_PEAK * share, 1)
 
 
 def scene_at(t: float) -> Scene:
@@ -133,4 +159,7 @@ def scene_at(t: float) -> Scene:
         },
         retries_per_s=retries,
         failures_per_s=failures,
+        pg_extra_connections=PG_LEAKED_CONNECTIONS if _within(t, PG_SATURATION) else 0,
+        pg_index_dropped=_within(t, INDEX_DROPPED),
+        mongo_lag_s=_mongo_lag(t),
     )
