@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from opsdash.demo.platform import DemoPlatform
 from opsdash.demo.resp import FakeRedis
 from opsdash.demo.story import CYCLE, SERVICES, SLOW_DELAY, SLOW_SERVICE, scene_at
+from opsdash.results import CheckResult
 
 REDIS_SERVICES = {s.name for s in SERVICES if s.uses_redis}
 
@@ -218,3 +219,75 @@ def test_demo_check_takes_every_output_option_of_check() -> None:
 
     misuse = runner.invoke(demo, ["--json"])
     assert misuse.exit_code != 0 and "--check" in misuse.output
+
+
+# --- the datastores of the demo: PostgreSQL (real), MongoDB (a wire-protocol stand-in) -------
+
+
+async def _round_of(platform: DemoPlatform, *components: str) -> dict[str, CheckResult]:
+    """One check round of the given components' checks: result by check id."""
+    from opsdash.plan import build_plan
+    from opsdash.rounds import one_round
+
+    registry = platform.registry
+    specs = [s for s in build_plan(registry) if s.component in components]
+    snapshot = await one_round(registry, specs, concurrency=8)
+    return {result.id: result for result in snapshot.results}
+
+
+def test_the_story_schedules_the_datastore_episodes() -> None:
+    calm = scene_at(5)
+    assert (calm.pg_extra_connections, calm.pg_index_dropped, calm.mongo_lag_s) == (0, False, 0)
+    assert scene_at(35).pg_extra_connections > 0 and scene_at(40).pg_index_dropped
+    assert scene_at(66).mongo_lag_s > 30 and scene_at(77).mongo_lag_s == 0
+    assert not scene_at(57).pg_index_dropped  # the migration was re-run
+
+
+async def test_mongo_stand_in_is_a_secondary_that_lags_during_the_story(
+    demo: tuple[DemoPlatform, FakeClock],
+) -> None:
+    from opsdash.status import Status
+
+    platform, clock = demo
+    calm = (await _round_of(platform, "mongo"))["mongo"]
+    assert calm.status is Status.OK, calm
+    assert "secondary of demo-rs" in calm.summary
+    clock.now += 66  # the secondary is at its furthest behind
+    await platform.sync()
+    lagging = (await _round_of(platform, "mongo"))["mongo"]
+    assert lagging.status is Status.WARN, lagging
+    assert "lag 90s" in lagging.summary
+
+
+async def test_postgres_near_saturation_then_missing_an_index(
+    demo: tuple[DemoPlatform, FakeClock],
+) -> None:
+    from opsdash.status import Status
+    from tests.servers import unavailable
+
+    platform, clock = demo
+    if platform.postgres is None:
+        unavailable(f"demo PostgreSQL: {platform.postgres_note}")
+    start = clock.now
+    calm = await _round_of(platform, "postgres")
+    assert {r.status for r in calm.values()} == {Status.OK}, calm
+    assert "7 expected indexes present" in calm["postgres.indexes"].summary
+
+    clock.now = start + 33  # the connection storm after the redis outage
+    await platform.sync()
+    storm = await _round_of(platform, "postgres")
+    assert storm["postgres"].status is Status.WARN, storm["postgres"]
+    assert "15/17 connections" in storm["postgres"].summary
+
+    clock.now = start + 50  # the rollback dropped one of migration 019's indexes
+    await platform.sync()
+    rollback = await _round_of(platform, "postgres")
+    indexes = rollback["postgres.indexes"]
+    assert indexes.status is Status.WARN
+    assert indexes.summary == "missing idx_sessions_trainer_status"
+    assert rollback["postgres"].status is Status.OK  # the leaked connections are closed again
+
+    clock.now = start + 60  # the migration is re-run
+    await platform.sync()
+    fixed = await _round_of(platform, "postgres")
+    assert fixed["postgres.indexes"].status is Status.OK

@@ -26,14 +26,21 @@ from opsdash.commands.options import output_options
     type=click.FloatRange(0, None),
     default=0.0,
     metavar="SECONDS",
-    help="Start this far into the 80 s story (10-30: redis outage; 20-60: DLQ; 50-68: slow).",
+    help=(
+        "Start this far into the 80 s story (10-30: redis outage; 20-60: DLQ; 30-46: "
+        "postgres connections; 36-56: missing index; 50-68: slow; 56-76: mongo lag)."
+    ),
 )
 def demo(one_round: bool, as_json: bool, output_format: str, quiet: bool, start_at: float) -> None:
-    """Start a demo platform on loopback (11 services, 4 workers, a looping story of a redis
-    outage, a DLQ that fills and drains, a slow service) and open the dashboard on it.
+    """Start a demo platform on loopback (11 services, 4 workers, PostgreSQL, Redis and
+    MongoDB, a looping story of a redis outage, a DLQ that fills and drains, PostgreSQL near
+    saturation and missing an index, a slow service, a lagging MongoDB secondary) and open the
+    dashboard on it.
 
-    Needs no external server. With --check, prints like ``opsdash check`` (so the demo shows
-    every face: text, -q, --json, --format junit|prometheus) and exits 0/1/2/3 like it.
+    Needs no external server: PostgreSQL is a throwaway cluster of the machine's binaries (or
+    the pgserver wheel's), left out with a note when there are none. With --check, prints like
+    ``opsdash check`` (so the demo shows every face: text, -q, --json, --format
+    junit|prometheus) and exits 0/1/2/3 like it.
     """
     import sys
 
@@ -57,6 +64,7 @@ async def check_once(
     from opsdash.rounds import one_round
 
     async with DemoPlatform(start_at=start_at, drive=False) as demo:
+        _note(demo.postgres_note)
         registry = demo.registry
         snapshot = await one_round(
             registry, build_plan(registry), concurrency=registry.defaults.concurrency
@@ -74,3 +82,10 @@ async def open_dashboard(*, start_at: float = 0.0) -> None:
     async with DemoPlatform(start_at=start_at) as demo:
         registry = demo.registry
         await DashboardApp(registry, build_plan(registry)).run_async()
+        _note(demo.postgres_note)  # after the dashboard, where the terminal shows it
+
+
+def _note(postgres_note: str) -> None:
+    """Say on stderr why the demo runs without PostgreSQL (nothing when it has it)."""
+    if postgres_note:
+        click.echo(f"demo: without PostgreSQL: {postgres_note}", err=True)

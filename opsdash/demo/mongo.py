@@ -166,7 +166,9 @@ class FakeMongo:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    def _reply(self, op_code: int, body: bytes, request_id: int, connection_id: int) -> bytes | None:
+    def _reply(
+        self, op_code: int, body: bytes, request_id: int, connection_id: int
+    ) -> bytes | None:
         if op_code == OP_QUERY:
             # flags, full collection name (cstring), skip, limit, then the query document
             end = body.index(b"\x00", 4)

@@ -57,12 +57,15 @@ CREATE INDEX idx_sessions_trainer_date ON tutoring_sessions (trainer_id, schedul
 CREATE INDEX idx_allocations_student_status_course
     ON trainer_allocations (student_id, status, course_id);
 CREATE INDEX idx_allocations_trainer_status ON trainer_allocations (trainer_id, status);
-CREATE INDEX idx_purchases_student_created ON student_course_purchases (student_id, created_at DESC);
+CREATE INDEX idx_purchases_student_created
+    ON student_course_purchases (student_id, created_at DESC);
 """
 
 # The index the story's rollback drops and the re-run migration creates again.
 DROPPED_INDEX = "idx_sessions_trainer_status"
-CREATE_DROPPED = f"CREATE INDEX IF NOT EXISTS {DROPPED_INDEX} ON tutoring_sessions (trainer_id, status)"
+CREATE_DROPPED = (
+    f"CREATE INDEX IF NOT EXISTS {DROPPED_INDEX} ON tutoring_sessions (trainer_id, status)"
+)
 
 EXPECT_INDEXES: dict[str, list[str]] = {
     "payments": ["idx_payments_student_status_created"],
@@ -71,7 +74,10 @@ EXPECT_INDEXES: dict[str, list[str]] = {
         "idx_sessions_trainer_date",
         DROPPED_INDEX,
     ],
-    "trainer_allocations": ["idx_allocations_student_status_course", "idx_allocations_trainer_status"],
+    "trainer_allocations": [
+        "idx_allocations_student_status_course",
+        "idx_allocations_trainer_status",
+    ],
     "student_course_purchases": ["idx_purchases_student_created"],
 }
 
@@ -103,7 +109,7 @@ def find_binaries() -> Binaries | str:
     if initdb is not None:
         return Binaries(Path(os.path.realpath(initdb)).parent, "the machine", run_as)
     try:
-        from pgserver import _commands  # type: ignore[import-not-found, import-untyped]
+        from pgserver import _commands  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return "no PostgreSQL binaries (install PostgreSQL, or `pip install pgserver`)"
     return Binaries(Path(_commands.POSTGRES_BIN_PATH), "pgserver", run_as)
@@ -165,12 +171,16 @@ class DemoPostgres:
     async def start(self) -> None:
         """initdb, start, create the database and the migration-019 tables."""
         data = self.dir / "data"
-        await self._run("initdb", "-N", "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D", str(data))
+        await self._run(
+            "initdb", "-N", "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D", str(data)
+        )
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
             f" -c max_connections={MAX_CONNECTIONS} -c superuser_reserved_connections=3"
         )
-        await self._run("pg_ctl", "-D", str(data), "-w", "-l", str(self.dir / "log"), "-o", options, "start")
+        await self._run(
+            "pg_ctl", "-D", str(data), "-w", "-l", str(self.dir / "log"), "-o", options, "start"
+        )
         admin = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
         try:
             await admin.execute(f"CREATE DATABASE {DATABASE}")
@@ -200,7 +210,9 @@ class DemoPostgres:
         self._control = None
         try:
             if (self.dir / "data" / "postmaster.pid").exists():
-                await self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop")
+                await self._run(
+                    "pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop"
+                )
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 
