@@ -66,7 +66,7 @@ async def soak(runs: int) -> bool:
         {
             "version": 1,
             "platform": "soak",
-            "defaults": {"interval": "20ms", "timeout": "200ms"},
+            "defaults": {"interval": "100ms", "timeout": "200ms"},
             "services": {
                 **{f"flaky{i}": {"url": flaky_url} for i in range(8)},
                 **{f"gone{i}": {"url": refused_url} for i in range(2)},

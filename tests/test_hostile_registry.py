@@ -235,3 +235,83 @@ def test_validate_warns_about_a_superuser_dsn(
     err = capsys.readouterr().err
     assert "warning: datastores.pg.dsn: connects as the superuser 'postgres'" in err
     assert "datastores.ro" not in err
+
+
+# --- values that can never work (class 4) ------------------------------------------------
+
+
+def problems_of(tmp_path: Path, body: str) -> list[str]:
+    """Each line ``validate`` reports for a registry of ``HEAD + body`` (which must fail)."""
+    registry = write(tmp_path, HEAD + body)
+    with pytest.raises(RegistryError) as raised:
+        load_registry(registry, environ={})
+    return [str(problem).removeprefix(f"{registry}:") for problem in raised.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("services:\n  a:\n    url: http://127.0.0.1:106538\n",
+         "5: services.a.url: expected a port in 1-65535; found 106538"),
+        ("services:\n  a:\n    url: http://127.0.0.1:0/\n",
+         "5: services.a.url: expected a port in 1-65535; found 0"),
+        ("datastores:\n  pg:\n    kind: postgres\n    dsn: host=db port=70000\n",
+         "6: datastores.pg.dsn: expected a port in 1-65535; found 70000"),
+        ("datastores:\n  m:\n    kind: mongo\n    uri: mongodb://a:27017,b:99999/x\n",
+         "6: datastores.m.uri: expected a port in 1-65535; found 99999"),
+        ("workers:\n  w:\n    dlq: {source: http-json, url: 'http://h:65536/q', path: n}\n",
+         "5: workers.w.dlq.url: expected a port in 1-65535; found 65536"),
+    ],
+    ids=["service-wraps", "port-zero", "libpq-keyword", "mongo-second-host", "dlq-url"],
+)  # fmt: skip
+def test_a_port_outside_the_range_is_refused_at_its_line(
+    tmp_path: Path, body: str, expected: str
+) -> None:
+    assert problems_of(tmp_path, body) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("defaults: {interval: 0s}\n",
+         "3: defaults.interval: expected an interval of at least 100ms; found 0ms"),
+        ("defaults: {timeout: 0s}\n",
+         "3: defaults.timeout: expected a timeout of at least 10ms; found 0ms"),
+        ("services:\n  a: {url: 'http://h', interval: 50ms}\n",
+         "4: services.a.interval: expected an interval of at least 100ms; found 50ms"),
+        ("alerts:\n  targets:\n    hook: {type: webhook, url: 'http://h', timeout: 1ms}\n",
+         "5: alerts.targets.hook.timeout: expected a timeout of at least 10ms; found 1ms"),
+        ("alerts: {repeat_interval: 9999999d}\n",
+         "3: alerts.repeat_interval: expected a duration of at most 3650d (ten years); "
+         "found '9999999d'"),
+    ],
+    ids=["interval-0", "timeout-0", "interval-override", "target-timeout", "ten-years"],
+)  # fmt: skip
+def test_intervals_and_timeouts_have_sane_bounds(tmp_path: Path, body: str, expected: str) -> None:
+    assert problems_of(tmp_path, body) == [expected]
+
+
+MONGO_DLQ = """datastores:
+  m: {{kind: mongo, uri: '{uri}'}}
+workers:
+  w:
+    dlq: {{source: mongo, datastore: m, collection: dead{database}}}
+"""
+
+
+def test_a_mongo_dlq_without_a_database_anywhere_is_refused(tmp_path: Path) -> None:
+    body = MONGO_DLQ.format(uri="mongodb://127.0.0.1:27017/?appName=x", database="")
+    assert problems_of(tmp_path, body) == [
+        "7: workers.w.dlq: expected a database: set dlq.database, or name one in datastore "
+        "'m''s URI (mongodb://host/DATABASE)"
+    ]
+    for uri, database in (("mongodb://127.0.0.1/jobs", ""), ("mongodb://h", ", database: jobs")):
+        registry = write(tmp_path, HEAD + MONGO_DLQ.format(uri=uri, database=database))
+        assert load_registry(registry, environ={}).workers["w"].dlq is not None
+
+
+def test_validate_exits_3_with_the_line_of_a_value_that_cannot_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = write(tmp_path, HEAD + "services:\n  a:\n    url: http://127.0.0.1:106538\n")
+    assert f"{registry}:5: services.a.url: expected a port in 1-65535" in validate(capsys, registry)

@@ -83,12 +83,12 @@ def test_the_repo_registry_expects_the_seven_migration_019_indexes() -> None:
 def test_every_address_in_the_repo_registry_is_overridable() -> None:
     environ = {
         f"{n.upper().replace('-', '_')}_SERVICE_URL": f"http://127.0.0.2:{i}"
-        for i, n in enumerate(NAMES)
+        for i, n in enumerate(NAMES, start=1)  # port 0 can never work: refused at load
     }
     environ |= {
         f"{n.split('-')[0].upper()}_WORKER_METRICS_URL": f"http://127.0.0.3:{i}/m"
         for i, n in enumerate(
-            ("allocation-worker", "purchase-worker", "session-worker", "cache-worker")
+            ("allocation-worker", "purchase-worker", "session-worker", "cache-worker"), start=1
         )
     }
     environ |= STAGING_ENV

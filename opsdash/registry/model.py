@@ -10,9 +10,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
 
-from opsdash.registry.units import Duration, Percent, Rate, Size
+from opsdash.registry.addresses import check_port, mongo_database
+from opsdash.registry.units import Duration, Interval, Percent, Rate, Size, Timeout
 from opsdash.status import Status
 
 Loc = tuple[str | int, ...]
@@ -21,6 +22,9 @@ Loc = tuple[str | int, ...]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 """Component names: they become check ids (``<name>.<check>``), so no dots."""
 _NAME = re.compile(NAME_PATTERN)
+
+Address = Annotated[str, AfterValidator(check_port)]
+"""A URL or DSN whose ports (if written) are in 1-65535."""
 
 
 class Model(BaseModel):
@@ -108,8 +112,8 @@ class FlappingPolicy(Model):
 class Defaults(Model):
     """Values every check inherits unless its own entry overrides them."""
 
-    interval: Duration = 10.0
-    timeout: Duration = 3.0
+    interval: Interval = 10.0
+    timeout: Timeout = 3.0
     latency: LatencyThresholds = LatencyThresholds(warn=0.5, crit=2.0)
     failure_threshold: int = Field(default=2, ge=1)
     success_threshold: int = Field(default=1, ge=1)
@@ -123,8 +127,8 @@ class CheckOptions(Model):
     """Per-entry overrides shared by services, datastores and workers."""
 
     tags: tuple[str, ...] = ()
-    timeout: Duration | None = None
-    interval: Duration | None = None
+    timeout: Timeout | None = None
+    interval: Interval | None = None
     latency: LatencyThresholds | None = None
 
 
@@ -151,7 +155,7 @@ class PostgresDatastore(CheckOptions):
     """A PostgreSQL server checked with asyncpg."""
 
     kind: Literal["postgres"]
-    dsn: str
+    dsn: Address
     connections: PercentThresholds = PercentThresholds(warn=80, crit=95)
     replication_lag: DurationThresholds = DurationThresholds(warn=30, crit=300)
     long_transactions: LongTransactions = LongTransactions()
@@ -164,7 +168,7 @@ class RedisDatastore(CheckOptions):
     """A Redis server checked with redis.asyncio."""
 
     kind: Literal["redis"]
-    url: str
+    url: Address
     memory: PercentThresholds = PercentThresholds(warn=80, crit=95)
 
 
@@ -172,7 +176,7 @@ class MongoDatastore(CheckOptions):
     """A MongoDB server or replica set checked with pymongo's AsyncMongoClient."""
 
     kind: Literal["mongo"]
-    uri: str
+    uri: Address
     replication_lag: DurationThresholds = DurationThresholds(warn=30, crit=300)
 
 
@@ -187,7 +191,7 @@ Datastore = Annotated[
 class Service(CheckOptions):
     """An HTTP service with a liveness and a readiness endpoint."""
 
-    url: str
+    url: Address
     health: str | Literal[False] = "/health"
     ready: str | Literal[False] = "/ready"
     depends_on: tuple[str, ...] = ()
@@ -230,7 +234,7 @@ class RabbitmqDlq(DlqBase):
     """A RabbitMQ queue read through the management HTTP API."""
 
     source: Literal["rabbitmq"]
-    management_url: str
+    management_url: Address
     queue: str
     vhost: str = "/"
     username: str = "guest"
@@ -259,7 +263,7 @@ class HttpJsonDlq(DlqBase):
     """A URL answering JSON and a dotted path to the depth in it."""
 
     source: Literal["http-json"]
-    url: str
+    url: Address
     path: str
     headers: dict[str, str] = {}
 
@@ -286,7 +290,7 @@ class PrometheusMetrics(MetricsBase):
     """A worker's ``/metrics``; figures are series selectors such as ``name{label="v"}``."""
 
     source: Literal["prometheus"]
-    url: str
+    url: Address
     headers: dict[str, str] = {}
 
 
@@ -302,7 +306,7 @@ class HttpJsonMetrics(MetricsBase):
     """A URL answering JSON; figures are dotted paths into it."""
 
     source: Literal["http-json"]
-    url: str
+    url: Address
     headers: dict[str, str] = {}
 
 
@@ -327,9 +331,9 @@ class WebhookTarget(Model):
     """A generic JSON webhook."""
 
     type: Literal["webhook"]
-    url: str
+    url: Address
     headers: dict[str, str] = {}
-    timeout: Duration = 5.0
+    timeout: Timeout = 5.0
     retries: int = Field(default=2, ge=0, le=10)
 
 
@@ -337,8 +341,8 @@ class SlackTarget(Model):
     """A Slack-compatible incoming webhook."""
 
     type: Literal["slack"]
-    url: str
-    timeout: Duration = 5.0
+    url: Address
+    timeout: Timeout = 5.0
     retries: int = Field(default=2, ge=0, le=10)
 
 
@@ -451,7 +455,25 @@ class Registry(Model):
                             f"expected a {wanted} datastore; found {source.datastore!r}",
                         )
                     )
+        problems.extend(self._mongo_dlq_problems())
         problems.extend(self.alerts.reference_problems())
+        return problems
+
+    def _mongo_dlq_problems(self) -> list[tuple[Loc, str]]:
+        """A mongo DLQ must know its database: its own ``database`` or the URI's path
+        (otherwise it is ``unknown`` at every run, found only at 3 a.m.)."""
+        problems: list[tuple[Loc, str]] = []
+        for name, worker in self.workers.items():
+            dlq = worker.dlq
+            if not isinstance(dlq, MongoDlq) or dlq.database:
+                continue
+            datastore = self.datastores.get(dlq.datastore)
+            if isinstance(datastore, MongoDatastore) and mongo_database(datastore.uri) is None:
+                message = (
+                    f"expected a database: set dlq.database, or name one in datastore "
+                    f"{dlq.datastore!r}'s URI (mongodb://host/DATABASE)"
+                )
+                problems.append((("workers", name, "dlq"), message))
         return problems
 
     def component_type(self, name: str) -> Literal["service", "worker", "datastore"]:

@@ -11,7 +11,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -48,13 +48,45 @@ def _is_number(value: object) -> bool:
     return math.isfinite(value) and value >= 0
 
 
+MAX_DURATION = 3650 * 86400.0
+"""Ten years: the longest duration anything takes (a silence, a retention). Past it a time
+stops being representable (``silence --for 9999999d`` overflowed every date after it)."""
+
+MIN_INTERVAL = 0.1
+"""The shortest period between two runs of one check: at most ten runs a second per target
+(``interval: 0s`` sent 20,000 requests in 5 s to one service)."""
+
+MIN_TIMEOUT = 0.01
+"""The shortest deadline of one probe: less cannot even connect over loopback."""
+
+
 def parse_duration(value: Any) -> float:
-    """``"500ms"`` -> 0.5; ``"3s"`` -> 3.0; ``"1m"`` -> 60.0; a bare number is seconds."""
+    """``"500ms"`` -> 0.5; ``"3s"`` -> 3.0; ``"1m"`` -> 60.0; a bare number is seconds.
+
+    At most :data:`MAX_DURATION` (ten years)."""
     if _is_number(value):
-        return float(value)
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return float(match.group(1)) * _DURATION_FACTORS[match.group(2)]
-    raise ValueError(f"expected a duration such as 500ms, 3s, 1m, 1h or 14d; found {value!r}")
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _DURATION_FACTORS[match.group(2)]
+    else:
+        raise ValueError(
+            f"expected a duration such as 500ms, 3s, 1m, 1h or 14d; found {value!r}"
+        )
+    if seconds > MAX_DURATION:
+        raise ValueError(f"expected a duration of at most 3650d (ten years); found {value!r}")
+    return seconds
+
+
+def _at_least(minimum: float, what: str) -> Any:
+    def check(seconds: float) -> float:
+        if seconds < minimum:
+            raise ValueError(
+                f"expected {what} of at least {format_duration(minimum)}; "
+                f"found {format_duration(seconds)}"
+            )
+        return seconds
+
+    return AfterValidator(check)
 
 
 def parse_percent(value: Any) -> float:
@@ -110,6 +142,12 @@ Duration = Annotated[
     _schema(_DURATION.pattern, "a duration: 500ms, 3s, 1m, 1h, 14d (a number is seconds)"),
 ]
 """Seconds, written in the registry as ``500ms``, ``3s``, ``1m``..."""
+
+Interval = Annotated[Duration, _at_least(MIN_INTERVAL, "an interval")]
+"""The period between runs of a check: at least :data:`MIN_INTERVAL`."""
+
+Timeout = Annotated[Duration, _at_least(MIN_TIMEOUT, "a timeout")]
+"""The deadline of one probe or one delivery: at least :data:`MIN_TIMEOUT`."""
 
 Percent = Annotated[
     float,
