@@ -69,9 +69,7 @@ def parse_duration(value: Any) -> float:
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _DURATION_FACTORS[match.group(2)]
     else:
-        raise ValueError(
-            f"expected a duration such as 500ms, 3s, 1m, 1h or 14d; found {value!r}"
-        )
+        raise ValueError(f"expected a duration such as 500ms, 3s, 1m, 1h or 14d; found {value!r}")
     if seconds > MAX_DURATION:
         raise ValueError(f"expected a duration of at most 3650d (ten years); found {value!r}")
     return seconds
