@@ -490,6 +490,28 @@ _SCALARS: dict[Any, Callable[[Any], Any]] = {
 }
 
 
+def any_string(figures: Figures, test: Callable[[str], bool]) -> bool:
+    """Whether ``test`` holds for any string in ``figures`` (mapping keys included): lets a
+    caller skip rebuilding figures that :func:`map_strings` would leave as they are."""
+    return _any(figures, test)
+
+
+def _any(value: Any, test: Callable[[str], bool]) -> bool:
+    if isinstance(value, str):
+        return test(value)
+    if isinstance(value, Status):
+        return False
+    if isinstance(value, tuple):
+        return any(_any(item, test) for item in value)
+    if isinstance(value, Mapping):
+        return any(
+            (isinstance(key, str) and test(key)) or _any(item, test) for key, item in value.items()
+        )
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(_any(getattr(value, f.name), test) for f in dataclasses.fields(value))
+    return False
+
+
 def map_strings(figures: Figures, change: Callable[[str], str]) -> Figures:
     """``figures`` with ``change`` applied to every string value in it (redaction)."""
     changed = _map(figures, change)
@@ -509,4 +531,8 @@ def _map(value: Any, change: Callable[[str], str]) -> Any:
         return change(value)
     if isinstance(value, tuple):
         return tuple(_map(item, change) for item in value)
-    return {key: _map(item, change) for key, item in value.items()}
+    # Keys too: a dependency's name in a health body is the server's text as much as its value.
+    return {
+        change(key) if isinstance(key, str) else key: _map(item, change)
+        for key, item in value.items()
+    }

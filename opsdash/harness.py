@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 
 from opsdash.deadline import deadline_in
 from opsdash.errors import classify
-from opsdash.figures import Figures, map_strings
+from opsdash.figures import Figures, any_string, map_strings
 from opsdash.plan import CheckSpec
 from opsdash.registry.units import format_duration
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType, Observation, ProbeError, ProbeFailure
+from opsdash.safetext import is_printable, printable
 from opsdash.status import Status, worst
 
 
@@ -42,7 +43,7 @@ async def run_probe(spec: CheckSpec, resources: Resources) -> CheckResult:
 
     if observation is None:
         assert error is not None
-        message = spec.redact(error.message)
+        message = printable(spec.redact(error.message))
         return CheckResult(
             id=spec.id,
             component=spec.component,
@@ -69,7 +70,7 @@ async def run_probe(spec: CheckSpec, resources: Resources) -> CheckResult:
         check=spec.check,
         kind=spec.kind,
         status=status,
-        summary=spec.redact(summary),
+        summary=printable(spec.redact(summary)),
         latency_ms=round(latency_ms, 1),
         target=spec.target,
         figures=_redacted(observation.figures, spec),
@@ -79,7 +80,17 @@ async def run_probe(spec: CheckSpec, resources: Resources) -> CheckResult:
 
 
 def _redacted(figures: Figures | None, spec: CheckSpec) -> Figures | None:
-    """``figures`` with every string in them scrubbed of the registry's secrets."""
-    if figures is None or not spec.redact.secrets:
-        return figures
-    return map_strings(figures, spec.redact)
+    """``figures`` with every string in them scrubbed of the registry's secrets and their
+    control characters escaped (:mod:`opsdash.safetext`); rebuilt only when that changes
+    something."""
+    if figures is None:
+        return None
+    if spec.redact.secrets:
+        figures = map_strings(figures, spec.redact)
+    if any_string(figures, _unsafe):
+        figures = map_strings(figures, printable)
+    return figures
+
+
+def _unsafe(text: str) -> bool:
+    return not is_printable(text)

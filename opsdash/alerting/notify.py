@@ -17,6 +17,7 @@ from opsdash.httpclient import HttpClient, HttpxWire
 from opsdash.redact import Redactor, header_secrets, url_secrets
 from opsdash.registry.model import AlertTarget, AppriseTarget, SlackTarget, WebhookTarget
 from opsdash.resources import USER_AGENT
+from opsdash.safetext import printable
 from opsdash.transport import LeanTransport, Request, Response, Wire
 
 _BACKOFF_BASE = 0.25
@@ -130,7 +131,8 @@ async def deliver(client: HttpClient, target: AlertTarget, payload: Mapping[str,
             error = classify(exc)
             reason = f"{error.type}: {error.message}"
     noun = "attempt" if attempts == 1 else "attempts"
-    raise DeliveryError(redact(f"{reason} ({attempts} {noun})"))
+    # The reason may quote the target's reason phrase: the server's text, shown on stderr.
+    raise DeliveryError(printable(redact(f"{reason} ({attempts} {noun})")))
 
 
 def make_client() -> HttpClient:
