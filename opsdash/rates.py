@@ -62,13 +62,6 @@ def per_minute(amount: float, seconds: float) -> float | None:
     return amount * SECONDS_PER_MINUTE / seconds
 
 
-def counter_rate(samples: Sequence[Sample]) -> float | None:
-    """A counter's rate per minute over ``samples`` (oldest first); ``None`` below two."""
-    if len(samples) < 2:
-        return None
-    return per_minute(increase_over(samples), samples[-1].at - samples[0].at)
-
-
 def gauge_growth(first: Sample, last: Sample) -> float | None:
     """How fast a gauge (a queue depth) moved from ``first`` to ``last``, per minute; negative
     when it drains; ``None`` when no time passed."""

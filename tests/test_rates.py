@@ -7,7 +7,6 @@ import pytest
 from opsdash.rates import (
     Sample,
     counter_increase,
-    counter_rate,
     gauge_growth,
     increase_over,
     per_minute,
@@ -41,16 +40,15 @@ def test_increase_over_uses_start_times_to_see_a_hidden_reset() -> None:
     assert increase_over(samples) == 50
 
 
-def test_counter_rate_is_per_minute_and_needs_two_samples() -> None:
-    assert counter_rate([Sample(0, 0)]) is None
-    assert counter_rate([Sample(0, 0), Sample(30, 15)]) == pytest.approx(30.0)
-    restarted = counter_rate([Sample(0, 5000), Sample(60, 3)])
+def test_a_counters_rate_is_its_increase_per_minute_across_a_restart() -> None:
+    assert per_minute(increase_over([Sample(0, 0), Sample(30, 15)]), 30) == pytest.approx(30.0)
+    restarted = per_minute(increase_over([Sample(0, 5000), Sample(60, 3)]), 60)
     assert restarted == pytest.approx(3.0)
 
 
 def test_no_rate_over_a_step_that_does_not_move_forward() -> None:
     assert per_minute(5, 0) is None
-    assert counter_rate([Sample(10, 1), Sample(10, 2)]) is None
+    assert per_minute(increase_over([Sample(10, 1), Sample(10, 2)]), 10 - 10) is None
 
 
 def test_gauge_growth_may_be_negative_when_a_queue_drains() -> None:

@@ -19,6 +19,7 @@ from opsdash.commands.options import (
     state_option,
     tag_option,
 )
+from opsdash.status import ExitCode
 
 
 def _state(path: Path | None) -> Path:
@@ -76,7 +77,7 @@ def alert(
         )
     except StateFileError as exc:
         _err(f"opsdash alert: {exc}")
-        sys.exit(3)
+        sys.exit(ExitCode.UNKNOWN)
     sys.exit(outcome.exit_code)
 
 
@@ -134,7 +135,7 @@ def silence(
         store = open_store(path, report=lambda m: _err(f"opsdash silence: {m}"))
     except StateFileError as exc:
         _err(f"opsdash silence: {exc}")
-        sys.exit(3)
+        sys.exit(ExitCode.UNKNOWN)
     with store:
         if clear:
             count = store.clear_silences(target)
@@ -176,14 +177,14 @@ def history(check_id: str | None, window: str, as_json: bool, state_path: Path |
     store = open_readonly(path)
     if store is None:
         _err(f"opsdash history: no alerting state at {path} (opsdash alert writes it)")
-        sys.exit(3)
+        sys.exit(ExitCode.UNKNOWN)
     with store:
         document = history_document(
             store, check_id, since=time.time() - duration_value(window, "--since"), window=window
         )
     if check_id is not None and not document["checks"]:
         _err(f"opsdash history: no runs of {check_id!r} recorded in the last {window}")
-        sys.exit(3)
+        sys.exit(ExitCode.UNKNOWN)
     if as_json:
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
@@ -237,4 +238,4 @@ def serve(
         serve_forever(registry, specs, host=host, port=port, announce=_err)
     except OSError as exc:
         _err(f"opsdash serve: cannot listen on {listen}: {exc.strerror or exc}")
-        sys.exit(3)
+        sys.exit(ExitCode.UNKNOWN)

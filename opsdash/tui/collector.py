@@ -1,8 +1,8 @@
 """The dashboard's policy for Python's cyclic garbage collector, for as long as it runs.
 
 A full collection walks every tracked object and stops the process while it does: with
-textual, httpx and 1,000 checks' tasks that is ~120,000 objects and 55-90 ms, enough to make a
-key press miss its 100 ms. What is alive at mount (modules, widgets) and after the first round
+textual, httpx and 1,000 checks' tasks, long enough to make a key press miss its 100 ms
+(figures in ``bench/README.md``). What is alive at mount (modules, widgets) and after the first round
 (tasks, clients) lives as long as the app, so walking it again finds nothing: it is frozen out
 of the collector's reach (``gc.freeze``; reference counting still frees it). And a round's
 rows, strips and results live a few hundred milliseconds: at the default young threshold (700)
