@@ -89,10 +89,6 @@ class CheckResult:
         ``check --json`` prints. Faces read :attr:`figures` instead."""
         return details_json(self.figures)
 
-    def with_status(self, status: Status, summary: str | None = None) -> CheckResult:
-        """A copy with another status (and summary), for the stages that re-judge."""
-        return replace(self, status=status, summary=self.summary if summary is None else summary)
-
     def with_figures(self, figures: Figures | None) -> CheckResult:
         """A copy with other figures (a derive step's rates)."""
         return replace(self, figures=figures)

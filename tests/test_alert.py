@@ -17,8 +17,8 @@ import pytest
 
 from opsdash.alerting.policy import Notification, route
 from opsdash.alerting.run import RunOutcome, alert_run
-from opsdash.alertstate.store import Group, open_store
-from opsdash.alertstate.view import read_marks, read_silences
+from opsdash.alertstate.store import Group, open_readonly, open_store
+from opsdash.alertstate.view import read_silences
 from opsdash.plan import build_plan
 from opsdash.registry.model import Alerts, Registry
 from opsdash.status import ExitCode, Status
@@ -438,7 +438,10 @@ async def test_corrupt_or_foreign_state_file_is_set_aside(
     assert "is not usable" in message and "moved it to state.db.corrupt-" in message
     (aside,) = tmp_path.glob("state.db.corrupt-*")  # noqa: ASYNC240 (a test, after the run)
     assert aside.read_bytes() == original
-    assert read_marks(state)["booking.ready"].firing is False
+    readonly = open_readonly(state)
+    assert readonly is not None
+    with readonly:
+        assert readonly.check_states()["booking.ready"].firing is False
 
 
 async def test_second_run_while_locked_skips(

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from opsdash.alertstate.store import Store
-
-
-def _iso(seconds: float) -> str:
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+from opsdash.formats import iso_at
 
 
 def history_document(
@@ -30,7 +25,7 @@ def history_document(
         entry: dict[str, Any] = {
             "id": name,
             "status": None if state is None else state.status.value,
-            "since": None if state is None else _iso(state.since),
+            "since": None if state is None else iso_at(state.since, timespec="seconds"),
             "firing": bool(state and state.firing),
             "flapping": bool(state and state.flapping),
             "runs": runs,
@@ -42,7 +37,11 @@ def history_document(
             for row in store.history(name, since=since):
                 if row.status is not previous:
                     changes.append(
-                        {"at": _iso(row.at), "status": row.status.value, "summary": row.summary}
+                        {
+                            "at": iso_at(row.at, timespec="seconds"),
+                            "status": row.status.value,
+                            "summary": row.summary,
+                        }
                     )
                 previous = row.status
             entry["changes"] = changes

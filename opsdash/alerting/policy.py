@@ -26,12 +26,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from opsdash.alertstate.store import CheckState, Group, Silence
 from opsdash.alertstate.view import incident_silence, silenced
-from opsdash.formats import iso
+from opsdash.formats import iso_at
 from opsdash.incidents import Incident
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Alerts, Defaults
@@ -147,10 +146,6 @@ class Decision:
     held: tuple[Held, ...]
 
 
-def _iso(seconds: float) -> str:
-    return iso(datetime.fromtimestamp(seconds, UTC))
-
-
 def _payload(
     kind: NotificationKind,
     group: Group,
@@ -176,8 +171,8 @@ def _payload(
         "affected": list(group.affected),
         "notes": list(group.notes),
         "flapping": any(member.flapping for member in members),
-        "since": _iso(group.opened_at),
-        "at": _iso(now),
+        "since": iso_at(group.opened_at),
+        "at": iso_at(now),
         "checks": [
             {
                 "id": member.id,

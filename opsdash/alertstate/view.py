@@ -19,18 +19,6 @@ from opsdash.plan import CheckSpec
 from opsdash.state import Snapshot
 
 
-@dataclass(frozen=True, slots=True)
-class AlertMark:
-    """What the alerting state says about one check, for display next to its status."""
-
-    firing: bool
-    """``opsdash alert`` has fired for it (past ``failure_threshold``) and it has not resolved."""
-    flapping: bool
-    """Its status changed more than ``flapping.changes`` times in its last ``window`` runs."""
-    since: float
-    """When its current status began, as the alert runs saw it (seconds since the epoch)."""
-
-
 def read_silences(path: Path | None = None, *, now: float | None = None) -> list[Silence]:
     """The silences in force (soonest to end first); empty when there is no state file."""
     store = open_readonly(path or default_state_path())
@@ -38,18 +26,6 @@ def read_silences(path: Path | None = None, *, now: float | None = None) -> list
         return []
     with store:
         return store.silences(now=time.time() if now is None else now)
-
-
-def read_marks(path: Path | None = None) -> dict[str, AlertMark]:
-    """Firing and flapping markers by check id; empty when there is no state file."""
-    store = open_readonly(path or default_state_path())
-    if store is None:
-        return {}
-    with store:
-        return {
-            check_id: AlertMark(state.firing, state.flapping, state.since)
-            for check_id, state in store.check_states().items()
-        }
 
 
 def silenced(

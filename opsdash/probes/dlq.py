@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from opsdash import formats
 from opsdash.figures import BullmqFigures, DlqFigures, RabbitmqFigures, StreamGroup
 from opsdash.probe_plan import Derive, Planned
 from opsdash.probes.queue_sources import (
@@ -43,8 +44,6 @@ from opsdash.probes.queue_sources import (
     as_number,
     dotted,
     fetch,
-    figure,
-    human_duration,
     load_json,
     redis_error,
     registry_datastore,
@@ -144,19 +143,19 @@ def _summary(dlq: DlqBase, figures: DlqFigures) -> str:
     depth = figures.depth or 0
     parts = [f"{depth} dead letter{'' if depth == 1 else 's'}"]
     if dlq.depth.crit is not None and depth >= dlq.depth.crit:
-        parts[0] += f" (crit at {figure(dlq.depth.crit)})"
+        parts[0] += f" (crit at {formats.number(dlq.depth.crit)})"
     elif dlq.depth.warn is not None and depth >= dlq.depth.warn:
-        parts[0] += f" (warn at {figure(dlq.depth.warn)})"
+        parts[0] += f" (warn at {formats.number(dlq.depth.warn)})"
     if figures.oldest_age_s is not None:
-        parts.append(f"oldest {human_duration(figures.oldest_age_s)}")
+        parts.append(f"oldest {formats.duration(figures.oldest_age_s)}")
     growth = figures.growth_per_min
     if growth is None:
         parts.append("growth not known yet")
     else:
-        parts.append(f"{'+' if growth >= 0 else ''}{figure(growth)}/min")
+        parts.append(f"{'+' if growth >= 0 else ''}{formats.number(growth)}/min")
         eta = figures.eta_crit_s
         if eta is not None and eta > 0:
-            parts.append(f"crit in ~{human_duration(eta)}")
+            parts.append(f"crit in ~{formats.duration(eta)}")
     parts.extend(figures.notes)
     return "; ".join(parts)
 
@@ -352,7 +351,7 @@ def _rabbitmq_reader(dlq: RabbitmqDlq, url: str, max_body: int) -> Reader:
         if unreported:
             notes.append(f"{', '.join(unreported)} not reported yet")
         if extra.messages_unacknowledged:
-            notes.append(f"{figure(extra.messages_unacknowledged)} unacknowledged")
+            notes.append(f"{formats.number(extra.messages_unacknowledged)} unacknowledged")
         if state not in (None, "running", "idle"):
             notes.append(f"queue {state}")
         return Reading(depth, head, rabbitmq=extra, notes=tuple(notes))
@@ -369,7 +368,7 @@ def _count(value: Any, what: str) -> int:
     negative depth is a broken source, not an empty queue)."""
     number = as_number(value, what)
     if number < 0 or not number.is_integer():
-        raise Unjudgeable(f"{what} is {figure(number)}, not a count")
+        raise Unjudgeable(f"{what} is {formats.number(number)}, not a count")
     return int(number)
 
 
@@ -446,7 +445,7 @@ def _http_json_reader(dlq: HttpJsonDlq, max_body: int) -> Reader:
         )
         value = as_number(dotted(await load_json(body), dlq.path), dlq.path)
         if value < 0 or not value.is_integer():
-            raise Unjudgeable(f"{dlq.path} is {figure(value)}, not a count")
+            raise Unjudgeable(f"{dlq.path} is {formats.number(value)}, not a count")
         return Reading(int(value))
 
     return read

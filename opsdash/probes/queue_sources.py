@@ -136,28 +136,6 @@ def text(value: Any) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def human_duration(seconds: float) -> str:
-    """``42s``, ``12m``, ``3h 5m``, ``2d 4h``: an age or an ETA for a summary line."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h" if hours else f"{days}d"
-
-
-def figure(value: float) -> str:
-    """A count or rate for a summary, to one decimal, without a trailing ``.0`` (14.998 per
-    minute reads ``15``, not ``15.0``)."""
-    rounded = round(float(value), 1)
-    return f"{rounded:.0f}" if rounded.is_integer() else f"{rounded:.1f}"
-
-
 D = TypeVar("D", RedisDatastore, PostgresDatastore, MongoDatastore)
 
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from opsdash import formats
 from opsdash.figures import WORKER_COUNTERS, WorkerFigures
 from opsdash.probe_plan import Derive, Planned
 from opsdash.probes.queue_sources import (
@@ -37,8 +38,6 @@ from opsdash.probes.queue_sources import (
     as_number,
     dotted,
     fetch,
-    figure,
-    human_duration,
     load_json,
     redis_error,
     registry_datastore,
@@ -184,7 +183,7 @@ def judge(context: _Context, points: Sequence[WorkerFigures]) -> Observation:
         ratio = None if retries is None or processed is None else ratio_percent(retries, processed)
         basis_name, window_s = "window", round(span, 1)
         shown = [
-            f"{label} {figure(rate)}/min"
+            f"{label} {formats.number(rate)}/min"
             for name, label in (
                 ("retries", "retries"),
                 ("failures", "failures"),
@@ -194,9 +193,9 @@ def judge(context: _Context, points: Sequence[WorkerFigures]) -> Observation:
         ]
         if shown:
             parts.append(", ".join(shown))
-        basis = f"over {human_duration(span)}"
+        basis = f"over {formats.duration(span)}"
         if ratio is not None:
-            parts.append(f"retry ratio {figure(ratio)}% {basis}")
+            parts.append(f"retry ratio {formats.number(ratio)}% {basis}")
             statuses.append(metrics.retry_ratio.judge(ratio))
         elif retries and processed == 0:
             parts.append(f"retrying with nothing processed {basis}")
@@ -209,8 +208,9 @@ def judge(context: _Context, points: Sequence[WorkerFigures]) -> Observation:
         basis_name, window_s = "since start", None
         if ratio is not None:
             parts.append(
-                f"retry ratio {figure(ratio)}% since start "
-                f"({figure(retries or 0)} retries / {figure(processed or 0)} processed)"
+                f"retry ratio {formats.number(ratio)}% since start "
+                f"({formats.number(retries or 0)} retries / "
+                f"{formats.number(processed or 0)} processed)"
             )
             statuses.append(metrics.retry_ratio.judge(ratio))
         elif processed == 0:

@@ -10,6 +10,7 @@ import textwrap
 
 import click
 
+from opsdash import formats
 from opsdash.incidents import IncidentKind
 from opsdash.marks import CheckMark
 from opsdash.results import CheckResult
@@ -33,11 +34,6 @@ def _latency(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def _marks(mark: CheckMark | None) -> str:
@@ -96,7 +92,7 @@ def render_text(
         fixed = 10 + id_width + 2 + 9
         lines += ["", f"{'STATUS':<10}{'CHECK':<{id_width}}  {'LATENCY':>7}  SUMMARY"]
         for result in results:
-            shown_id = _clip(result.id, id_width) if width is not None else result.id
+            shown_id = formats.clip(result.id, id_width) if width is not None else result.id
             prefix = (
                 f"{_badge(result.status, color)} "
                 f"{shown_id:<{id_width}}  "

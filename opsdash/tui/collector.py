@@ -2,12 +2,12 @@
 
 A full collection walks every tracked object and stops the process while it does: with
 textual, httpx and 1,000 checks' tasks, long enough to make a key press miss its 100 ms
-(figures in ``bench/README.md``). What is alive at mount (modules, widgets) and after the first round
-(tasks, clients) lives as long as the app, so walking it again finds nothing: it is frozen out
-of the collector's reach (``gc.freeze``; reference counting still frees it). And a round's
-rows, strips and results live a few hundred milliseconds: at the default young threshold (700)
-they were scanned and promoted many times a refresh, so the threshold is raised while the app
-runs. Process-wide state, so :meth:`stop` gives everything back.
+(figures in ``bench/README.md``). What is alive at mount (modules, widgets) and after the
+first round (tasks, clients) lives as long as the app, so walking it again finds nothing: it
+is frozen out of the collector's reach (``gc.freeze``; reference counting still frees it).
+And a round's rows, strips and results live a few hundred milliseconds: at the default young
+threshold (700) they were scanned and promoted many times a refresh, so the threshold is
+raised while the app runs. Process-wide state, so :meth:`stop` gives everything back.
 """
 
 from __future__ import annotations

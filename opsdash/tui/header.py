@@ -8,9 +8,10 @@ from datetime import timedelta
 
 from rich.text import Text
 
+from opsdash import formats
 from opsdash.state import PlatformState
 from opsdash.status import Status
-from opsdash.tui.rows import STATUS_STYLE, View, age_text
+from opsdash.tui.rows import STATUS_STYLE, View
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ def header_text(state: PlatformState, view: View, modes: Modes) -> Text:
     if last is None:
         text.append("no result yet", style="dim")
     else:
-        age = age_text((view.now - last).total_seconds())
+        age = formats.duration((view.now - last).total_seconds(), compact=True)
         text.append(f"last result {last.astimezone().strftime('%H:%M:%S')} ({age} ago)")
     stale = stale_count(state, view)
     if stale:

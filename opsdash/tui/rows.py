@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from opsdash import formats
 from opsdash.figures import (
     DlqFigures,
     HttpFigures,
@@ -76,18 +77,6 @@ def latency_text(value: float | None) -> str:
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
-def age_text(seconds: float) -> str:
-    """A coarse age that changes rarely once old: ``8s``, ``3m``, ``2h05m``, ``4d``."""
-    seconds = max(seconds, 0.0)
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds // 3600:.0f}h{(seconds % 3600) // 60:02.0f}m"
-    return f"{seconds // 86400:.0f}d"
-
-
 def sparkline(values: Sequence[float | None], width: int = SPARK_WIDTH) -> str:
     """The last ``width`` values as block characters scaled to their maximum (gaps blank)."""
     recent = list(values)[-width:]
@@ -132,12 +121,6 @@ def with_alert_marks(cell: Cell, marks_of: Iterable[CheckMark | None]) -> Cell:
     suffix = " ".join(f"[{mark}]" for mark in marks)
     text, style = cell
     return (suffix, "italic") if cell == DASH else (f"{text} {suffix}", style)
-
-
-def clip(text: str, width: int) -> str:
-    """One line, at most ``width`` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def specs_by_component(specs: Iterable[CheckSpec]) -> dict[str, list[CheckSpec]]:
@@ -215,7 +198,7 @@ class View:
         starts = [s for i in check_ids if (s := self.state.since(i)) is not None]
         if not starts:
             return DASH
-        return (age_text((self.now - max(starts)).total_seconds()), "")
+        return (formats.duration((self.now - max(starts)).total_seconds(), compact=True), "")
 
     def search_text(self, name: str, specs: Sequence[CheckSpec]) -> str:
         """Names, ids and tags the filter matches."""
@@ -270,7 +253,7 @@ def _service_row(
         why: Cell = (", ".join(failing), "bold red")
     elif status is not None and status.failing:
         worst_result = max(latest, key=lambda r: r.status.severity)
-        why = (clip(worst_result.summary, 60), STATUS_STYLE[worst_result.status])
+        why = (formats.clip(worst_result.summary, 60), STATUS_STYLE[worst_result.status])
     else:
         why = DASH
     return Row(
@@ -321,7 +304,7 @@ def datastore_rows(view: View) -> list[Row]:
                         (role or "-", ""),
                         ("-" if lag is None else f"{lag:.1f}s", ""),
                         with_alert_marks(
-                            (clip(result.summary, 80), "") if result else DASH,
+                            (formats.clip(result.summary, 80), "") if result else DASH,
                             view.marks((spec.id,)),
                         ),
                     ),
@@ -376,9 +359,9 @@ def queue_rows(view: View) -> list[Row]:
         attempts = (metrics.max_attempts if metrics else None) or worker.max_attempts
         failing = [r for r in latest if r.status.failing]
         summary: Cell = (
-            (clip("; ".join(r.summary for r in failing), 80), STATUS_STYLE[status])
+            (formats.clip("; ".join(r.summary for r in failing), 80), STATUS_STYLE[status])
             if failing and status is not None
-            else (clip(latest[0].summary, 80), "dim")
+            else (formats.clip(latest[0].summary, 80), "dim")
             if latest
             else DASH
         )
@@ -424,7 +407,7 @@ def incident_rows(view: View) -> list[Row]:
                     status_cell(incident.status),
                     (incident.cause, "bold"),
                     (f"{len(names)}: {affected}" if affected else "-", ""),
-                    (clip(incident.summary, 120), ""),
+                    (formats.clip(incident.summary, 120), ""),
                 ),
                 status=incident.status,
                 search=" ".join((incident.cause, *names)).lower(),
@@ -462,7 +445,7 @@ def _event_row(key: str, event: Event) -> Row:
                 f"{before} → {event.current.glyph} {event.current.value}",
                 STATUS_STYLE[event.current],
             ),
-            (clip(event.summary, 100), ""),
+            (formats.clip(event.summary, 100), ""),
         ),
         status=event.current,
         search=event.check_id.lower(),
