@@ -317,16 +317,37 @@ def details_json(figures: Figures | None) -> dict[str, Any]:
     return {} if figures is None else _object(figures)
 
 
-_LAYOUTS: dict[type, tuple[tuple[str, bool, bool], ...]] = {}
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
-def _layout(cls: type) -> tuple[tuple[str, bool, bool], ...]:
-    # (name, omit_none, flat) per field, computed once per class: the JSON of 2,000 checks
-    # is built on every `check --json`.
+_LAYOUTS: dict[type, tuple[tuple[str, bool, bool, bool], ...]] = {}
+_PLAIN = {str, int, float, bool, type(None)}
+
+
+def _is_plain(hint: Any) -> bool:
+    """Whether values of ``hint`` go into JSON as they are (scalars, a Status, or None)."""
+    if hint in _PLAIN or hint is Status:
+        return True
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return all(_is_plain(arg) for arg in typing.get_args(hint))
+    return False
+
+
+def _layout(cls: type) -> tuple[tuple[str, bool, bool, bool], ...]:
+    # (name, omit_none, flat, plain) per field, computed once per class: the JSON of 2,000
+    # checks is built on every `check --json`, and most fields are plain numbers and strings.
     layout = _LAYOUTS.get(cls)
     if layout is None:
+        hints = _hints(cls)
         layout = _LAYOUTS[cls] = tuple(
-            (f.name, bool(f.metadata.get("omit_none")), bool(f.metadata.get("flat")))
+            (
+                f.name,
+                bool(f.metadata.get("omit_none")),
+                bool(f.metadata.get("flat")),
+                _is_plain(hints[f.name]),
+            )
             for f in dataclasses.fields(cls)
         )
     return layout
@@ -334,11 +355,14 @@ def _layout(cls: type) -> tuple[tuple[str, bool, bool], ...]:
 
 def _object(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, omit_none, flat in _layout(type(value)):
+    for name, omit_none, flat, plain in _layout(type(value)):
         item = getattr(value, name)
-        if item is None and omit_none:
-            continue
-        if flat:
+        if item is None:
+            if not omit_none:
+                out[name] = None
+        elif plain:
+            out[name] = item
+        elif flat:
             out.update(_object(item))
         else:
             out[name] = _json(item)
@@ -372,7 +396,7 @@ def facts(figures: Figures | None) -> list[tuple[str, object]]:
 
 
 def _facts(value: Any, out: list[tuple[str, object]]) -> None:
-    for name, _omit, flat in _layout(type(value)):
+    for name, _omit, flat, _plain in _layout(type(value)):
         item = getattr(value, name)
         if item is None:
             continue
@@ -405,17 +429,12 @@ def figures_from_json(name: str | None, details: Mapping[str, Any]) -> Figures |
     return parsed if isinstance(parsed, Figures) else None
 
 
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _parse_object(cls: type, data: Mapping[str, Any]) -> Any:
     if not isinstance(data, Mapping):
         raise TypeError(f"{cls.__name__}: not an object")
     hints = _hints(cls)
     values: dict[str, Any] = {}
-    for name, _omit, flat in _layout(cls):
+    for name, _omit, flat, _plain in _layout(cls):
         hint = hints[name]
         if flat:
             nested = _inner(hint)

@@ -31,7 +31,7 @@ class DeliveryError(Exception):
 
 
 def title(payload: Mapping[str, Any]) -> str:
-    """One line: ``[FIRING crit] redis unreachable; 7 dependants not ready``."""
+    """One line: ``[FIRING crit] redis unreachable; 6 services not ready, 1 worker failing``."""
     kind = str(payload.get("kind", ""))
     status = str(payload.get("status", ""))
     label = {
