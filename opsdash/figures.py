@@ -280,6 +280,10 @@ class WorkerFigures(Figures):
     ratio_basis: str | None = None
     """``since start`` (one sample) or ``window``; ``None`` when nothing was judged."""
     window_s: float | None = None
+    series: Mapping[str, Mapping[str, float]] | None = field(default=None, metadata=OMIT_NONE)
+    """``prometheus`` only: each counter's matching series by ``name{labels}``, so that rates
+    are taken per series and summed, as Prometheus' ``sum(rate())`` (a series that vanishes is
+    not a reset)."""
 
     def total(self, counter: str) -> float | None:
         """The scraped value of one of :data:`WORKER_COUNTERS`."""

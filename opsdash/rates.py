@@ -7,6 +7,9 @@ else with history) share one set of rules (reference section 4):
   counted from zero again, so the increase over that step is the new value itself, never a
   negative number; a changed process start time means the same even when the new value
   already overtook the old one;
+- as Prometheus' ``sum(rate(...))``, not ``rate(sum(...))``: when a figure is the sum of several
+  series, each series' increase is taken on its own and the increases are summed, so a series
+  that disappears (a queue label gone) is not a drop of the sum read as a reset;
 - a gauge (a queue depth) may go up and down: its growth is a plain difference;
 - no rate from a single sample, nor over a step that does not move forward in time.
 """
@@ -14,7 +17,7 @@ else with history) share one set of rules (reference section 4):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 SECONDS_PER_MINUTE = 60.0
@@ -52,6 +55,32 @@ def increase_over(samples: Sequence[Sample]) -> float:
             and after.started != before.started
         )
         total += counter_increase(before.value, after.value, restarted=restarted)
+    return total
+
+
+SeriesPoint = tuple[float, float | None, Mapping[str, float]]
+"""``(at, started, {series: value})``: one scrape of a figure that sums several series."""
+
+
+def increase_over_series(points: Sequence[SeriesPoint]) -> float:
+    """The total increase of a figure that sums several series, each series on its own, then
+    summed (``points`` oldest first). Step by step: a series in both scrapes adds its own
+    :func:`counter_increase`; a series new in the later one counts from zero (client libraries
+    print a labelled counter only after its first increment); a series gone adds nothing,
+    where the drop of the sum would have read as a reset."""
+    total = 0.0
+    for (_, started_before, before), (_, started_after, after) in itertools.pairwise(points):
+        restarted = (
+            started_before is not None
+            and started_after is not None
+            and started_after != started_before
+        )
+        for key, value in after.items():
+            previous = before.get(key)
+            if previous is None:
+                total += max(value, 0.0)
+            else:
+                total += counter_increase(previous, value, restarted=restarted)
     return total
 
 

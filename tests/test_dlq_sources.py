@@ -123,6 +123,19 @@ async def test_sql_query_returning_text_is_unknown(postgres_server: PostgresServ
     assert result.summary == "the DLQ query's result is 'many', not a number"
 
 
+@pytest.mark.parametrize(("value", "shown"), [("-3", "-3"), ("2.5::float8", "2.5")])
+async def test_sql_query_returning_no_count_is_unknown_and_says_why(
+    postgres_server: PostgresServer, value: str, shown: str
+) -> None:
+    registry = make_registry(
+        {"source": "sql", "datastore": "pg", "query": f"SELECT {value}"},
+        {"pg": {"kind": "postgres", "dsn": postgres_server.dsn}},
+    )
+    result = await check(registry)
+    assert result.status is Status.UNKNOWN
+    assert result.summary == f"the DLQ query's result is {shown}, not a count"
+
+
 # --- mongo ------------------------------------------------------------------------------
 
 

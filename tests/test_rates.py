@@ -9,6 +9,7 @@ from opsdash.rates import (
     counter_increase,
     gauge_growth,
     increase_over,
+    increase_over_series,
     per_minute,
     ratio_percent,
     seconds_until,
@@ -75,3 +76,40 @@ def test_window_keeps_recent_samples_and_at_least_two() -> None:
     sparse = [Sample(0, 0), Sample(1000, 0)]
     assert [s.at for s in window(sparse, 300)] == [0, 1000]
     assert window([], 300) == []
+
+
+# --- Prometheus' rate() rule (issue 11, class 8) --------------------------------------------
+
+
+def test_resets_follow_prometheus_rate_any_drop_is_a_reset_from_zero() -> None:
+    # rate()'s counter correction: a value lower than the one before means the counter restarted
+    # at zero, so the step's increase is the new value. 10 -> 20 -> 5 -> 15 grew 10 + 5 + 10.
+    samples = [Sample(0, 10), Sample(60, 20), Sample(120, 5), Sample(180, 15)]
+    assert increase_over(samples) == 25
+    assert counter_rate(samples) == pytest.approx(25 / 3)
+
+
+def test_series_are_rated_apart_then_summed_as_sum_of_rate() -> None:
+    # Two queues' counters; queue b's series vanishes (its label gone). Summed first, the total
+    # drops from 9,900,000 to 100 and reads as a reset: 100 "new" retries. Per series: only
+    # queue a's +40 counted.
+    points = [
+        (0.0, None, {'r{queue="a"}': 60.0, 'r{queue="b"}': 9_899_940.0}),
+        (60.0, None, {'r{queue="a"}': 100.0}),
+    ]
+    assert increase_over_series(points) == 40
+    assert increase_over([Sample(0, 9_900_000), Sample(60, 100)]) == 100  # rate(sum()) is wrong
+
+
+def test_a_series_reset_and_a_new_series_each_count_from_zero() -> None:
+    points = [
+        (0.0, None, {"a": 500.0}),
+        (60.0, None, {"a": 3.0, "b": 7.0}),  # a restarted (dropped), b printed after its first +7
+        (120.0, None, {"a": 13.0, "b": 9.0}),
+    ]
+    assert increase_over_series(points) == 3 + 7 + 10 + 2
+
+
+def test_a_changed_start_time_resets_every_series() -> None:
+    points = [(0.0, 1.0, {"a": 5.0}), (60.0, 2.0, {"a": 25.0})]
+    assert increase_over_series(points) == 25

@@ -405,3 +405,63 @@ def test_a_metric_named_created_is_a_figure_not_a_timestamp() -> None:
     exposition = parse("# TYPE jobs_created gauge\njobs_created 7\n")
 
     assert exposition.select(Selector.parse("jobs_created")) == 7.0
+
+
+# --- hostile pages (issue 11, class 8) ----------------------------------------------------
+
+
+@pytest.fixture
+def page() -> Iterator[Callable[[str], str]]:
+    """A loopback ``/metrics`` answering a page the test writes by hand."""
+    platform = Platform()
+    text: dict[str, bytes] = {}
+
+    def serve_text(body: str) -> str:
+        text["body"] = body.encode()
+        if "url" not in text:
+            route = lambda: (200, "text/plain; version=0.0.4", text["body"])  # noqa: E731
+            text["url"] = platform.add({"/metrics": route}).encode()
+        return text["url"].decode() + "/metrics"
+
+    yield serve_text
+    platform.close()
+
+
+PAGE = """# TYPE worker_retries_total counter
+worker_retries_total{{worker="allocation-worker",queue="a"}} {a}
+{extra}# TYPE worker_processed_total counter
+worker_processed_total{{worker="allocation-worker"}} 1000
+# TYPE worker_failures_total counter
+worker_failures_total{{worker="allocation-worker"}} 0
+"""
+
+
+async def test_a_series_written_twice_is_unknown_and_says_why(page: Any) -> None:
+    duplicated = 'worker_retries_total{worker="allocation-worker",queue="a"} 400\n'
+    spec = retries_spec(make_registry(prometheus(page(PAGE.format(a=400, extra=duplicated)))))
+    result = await scrape(spec)
+    assert result.status is Status.UNKNOWN
+    assert "appears more than once" in result.summary
+    assert 'worker_retries_total{queue="a",worker="allocation-worker"}' in result.summary
+
+
+async def test_a_negative_counter_is_unknown_and_says_why(page: Any) -> None:
+    spec = retries_spec(make_registry(prometheus(page(PAGE.format(a=-5, extra="")))))
+    result = await scrape(spec)
+    assert result.status is Status.UNKNOWN
+    assert result.summary == (
+        'a counter cannot be negative: worker_retries_total{worker="allocation-worker"} is -5'
+    )
+
+
+async def test_a_vanished_series_is_not_read_as_a_reset(page: Any) -> None:
+    queue_b = 'worker_retries_total{worker="allocation-worker",queue="b"} 9899940\n'
+    url = page(PAGE.format(a=60, extra=queue_b))
+    spec = retries_spec(make_registry(prometheus(url, retry_ratio={"warn": "50%"})))
+    assert spec.derive is not None
+    first = await scrape(spec)
+    page(PAGE.format(a=100, extra=""))  # queue b's series is gone; queue a counted 40 more
+    second = await scrape(spec)
+    result = spec.derive(second, [earlier(first, 60)])
+    assert result.details["retries_per_min"] == pytest.approx(40, rel=0.05)
+    assert result.summary.startswith("retries 40/min")

@@ -406,10 +406,7 @@ def _sql_reader(dlq: SqlDlq, datastore: PostgresDatastore) -> Reader:
             raise
         if value is None:
             raise Unjudgeable("the DLQ query returned no value")
-        number = as_number(value, "the DLQ query's result")
-        if not number.is_integer():
-            raise Unjudgeable(f"the DLQ query returned {number}, not a whole count")
-        return Reading(int(number))
+        return Reading(_count(value, "the DLQ query's result"))
 
     return read
 

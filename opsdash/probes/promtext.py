@@ -5,7 +5,12 @@ A selector is what PromQL calls an instant vector selector, without ranges or fu
     worker_retries_total{worker="allocation-worker", queue!="test", env=~"prod|eu"}
 
 Every series whose name and labels match is summed (a worker exposing one series per queue
-or per error class gives one figure). Names are matched the way both formats spell counters:
+or per error class gives one figure); :meth:`Exposition.series` keeps them apart for rates,
+which are taken per series (:func:`opsdash.rates.increase_over_series`). A series written twice
+(same name, same labels) makes the page unjudgeable for any selector that matches it:
+summing both would double the figure, picking one would be a guess.
+
+Names are matched the way both formats spell counters:
 the text format writes ``foo_total`` for a counter, OpenMetrics names the family ``foo`` and
 its sample ``foo_total``, and some exporters expose a bare ``foo``; a selector written either
 way finds the counter. A family's ``_created`` samples are never summed (they are timestamps).
@@ -105,31 +110,52 @@ class Selector:
         return f"{self.name}{{{labels}}}"
 
 
+class DuplicateSeries(ValueError):
+    """The page writes one series (name and labels) more than once."""
+
+
+def series_key(name: str, labels: Mapping[str, str]) -> str:
+    """``name{a="1",b="2"}``, labels sorted: one series' identity."""
+    inner = ",".join(f'{key}="{labels[key]}"' for key in sorted(labels))
+    return f"{name}{{{inner}}}"
+
+
 @dataclass(frozen=True, slots=True)
 class Exposition:
     """The samples of one scrape, by sample name, and the family names seen."""
 
     samples: Mapping[str, tuple[tuple[Mapping[str, str], float], ...]]
     families: frozenset[str]
+    duplicates: frozenset[str] = frozenset()
+    """The sample names with a series written more than once."""
 
-    def select(self, selector: Selector) -> float | None:
-        """The sum of the series ``selector`` matches.
+    def series(self, selector: Selector) -> dict[str, float] | None:
+        """Each series ``selector`` matches, by :func:`series_key`.
 
-        ``0`` when the metric is declared but no series matches yet (client libraries print a
+        Empty when the metric is declared but no series matches yet (client libraries print a
         labelled counter's ``# TYPE`` before its first increment); ``None`` when the
-        exposition does not know the metric at all.
+        exposition does not know the metric at all. :class:`DuplicateSeries` when a matching
+        series is written twice.
         """
         names = selector.names()
-        total = 0.0
+        found: dict[str, float] = {}
         seen = False
         for name in names:
             for labels, value in self.samples.get(name, ()):
                 seen = True
                 if all(matcher.matches(labels) for matcher in selector.matchers):
-                    total += value
+                    key = series_key(name, labels)
+                    if key in found and name in self.duplicates:
+                        raise DuplicateSeries(f"series {key} appears more than once")
+                    found[key] = value
         if seen or names & self.families:
-            return total
+            return found
         return None
+
+    def select(self, selector: Selector) -> float | None:
+        """The sum of the series ``selector`` matches (``0`` / ``None`` as :meth:`series`)."""
+        found = self.series(selector)
+        return None if found is None else float(sum(found.values()))
 
     def value(self, name: str) -> float | None:
         """The value of an unlabelled series such as ``process_start_time_seconds``."""
@@ -163,4 +189,9 @@ def parse(text: str, content_type: str = "") -> Exposition:
     except Exception as exc:  # the parser's own bugs on hostile input are a garbage answer too
         raise ValueError(f"{type(exc).__name__}: {exc}") from exc
     frozen = {name: tuple(series) for name, series in samples.items()}
-    return Exposition(frozen, frozenset(names))
+    duplicates = frozenset(
+        name
+        for name, series in frozen.items()
+        if len({tuple(sorted(labels.items())) for labels, _ in series}) < len(series)
+    )
+    return Exposition(frozen, frozenset(names), duplicates)

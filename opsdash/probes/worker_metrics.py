@@ -42,7 +42,14 @@ from opsdash.probes.queue_sources import (
     redis_error,
     registry_datastore,
 )
-from opsdash.rates import Sample, increase_over, per_minute, ratio_percent, window
+from opsdash.rates import (
+    Sample,
+    increase_over,
+    increase_over_series,
+    per_minute,
+    ratio_percent,
+    window,
+)
 from opsdash.redact import redact_url
 from opsdash.registry.model import (
     HttpJsonMetrics,
@@ -82,6 +89,8 @@ class Scrape:
     """The worker's start time, when the source tells (a restart marker)."""
     kind: str = "series"
     """What the figures are called in this source, for a summary naming missing ones."""
+    series: Mapping[str, Mapping[str, float]] | None = None
+    """``prometheus``: each figure's matching series apart (rates are taken per series)."""
 
 
 Reader = Callable[[Resources], Awaitable[Scrape]]
@@ -137,6 +146,17 @@ async def probe_metrics(resources: Resources, reader: Reader, context: _Context)
         scrape = await reader(resources)
     except Unjudgeable as exc:
         return Observation(Status.UNKNOWN, str(exc), replace(base, sampled_at=time.time()))
+    negative = [
+        f"{wanted_name} is {figure(value)}"
+        for name, wanted_name in configured(context.metrics).items()
+        for value in _values(scrape, name)
+        if value < 0
+    ]
+    if negative:
+        # A counter only goes up from zero: a negative one is a broken exporter, and judging
+        # it (a negative ratio reads as fine) would hide that.
+        summary = f"a counter cannot be negative: {', '.join(negative)}"
+        return Observation(Status.UNKNOWN, summary, replace(base, sampled_at=time.time()))
     figures = replace(
         base,
         retries_total=scrape.values.get("retries"),
@@ -145,6 +165,7 @@ async def probe_metrics(resources: Resources, reader: Reader, context: _Context)
         dead_letters_total=scrape.values.get("dead_letters"),
         started_at=scrape.started,
         sampled_at=time.time(),
+        series=scrape.series,
     )
     wanted = configured(context.metrics)
     missing = [wanted[f] for f in wanted if scrape.values.get(f) is None]
@@ -154,7 +175,25 @@ async def probe_metrics(resources: Resources, reader: Reader, context: _Context)
     return judge(context, [figures])
 
 
+def _values(scrape: Scrape, name: str) -> list[float]:
+    """Every value behind figure ``name``: its series apart when known, else the figure."""
+    if scrape.series is not None and name in scrape.series:
+        return list(scrape.series[name].values())
+    value = scrape.values.get(name)
+    return [] if value is None else [value]
+
+
 # --- judging ----------------------------------------------------------------------------
+
+
+def _increase(points: Sequence[WorkerFigures], name: str) -> float:
+    """How much counter ``name`` grew across ``points``: per series and summed when every
+    point kept its series (``sum(rate())``), else from the scraped totals."""
+    if all(p.series is not None and name in p.series for p in points):
+        return increase_over_series(
+            [(p.sampled_at, p.started_at, p.series[name]) for p in points if p.series is not None]
+        )
+    return increase_over(_samples(points, name))
 
 
 def _samples(points: Sequence[WorkerFigures], name: str) -> list[Sample]:
@@ -176,7 +215,7 @@ def judge(context: _Context, points: Sequence[WorkerFigures]) -> Observation:
     statuses = [Status.OK]
     if len(points) >= 2:
         span = points[-1].sampled_at - points[0].sampled_at
-        increases = {f: increase_over(_samples(points, f)) for f in configured(metrics)}
+        increases = {f: _increase(points, f) for f in configured(metrics)}
         for name, increase in increases.items():
             rates[name] = _round(per_minute(increase, span))
         retries, processed = increases.get("retries"), increases.get("processed")
@@ -284,7 +323,7 @@ def _source(metrics: MetricsBase, registry: Registry) -> tuple[Reader, str]:
 
 def _prometheus_reader(metrics: PrometheusMetrics) -> Reader:
     from opsdash.offload import parse_off_loop
-    from opsdash.probes.promtext import START_TIME_SERIES, Selector, parse
+    from opsdash.probes.promtext import START_TIME_SERIES, DuplicateSeries, Selector, parse
 
     selectors: dict[str, Selector] = {}
     problems: list[str] = []
@@ -312,10 +351,24 @@ def _prometheus_reader(metrics: PrometheusMetrics) -> Reader:
         except ValueError as exc:
             snippet = body.text[:60].strip().replace("\n", " ")
             raise Unjudgeable(f"not a Prometheus metrics page ({exc}): {snippet!r}") from None
-        values = {name: exposition.select(selector) for name, selector in selectors.items()}
-        return Scrape(values, exposition.value(START_TIME_SERIES))
+        series: dict[str, dict[str, float]] = {}
+        values: dict[str, float | None] = {}
+        for name, selector in selectors.items():
+            try:
+                found = exposition.series(selector)
+            except DuplicateSeries as exc:
+                raise Unjudgeable(f"{metrics_name(selector)}: {exc}; the page is broken") from None
+            values[name] = None if found is None else float(sum(found.values()))
+            if found is not None:
+                series[name] = found
+        return Scrape(values, exposition.value(START_TIME_SERIES), series=series)
 
     return read
+
+
+def metrics_name(selector: object) -> str:
+    """A selector as the registry wrote it, for a summary."""
+    return str(selector)
 
 
 def _redis_hash_reader(metrics: RedisHashMetrics, datastore: RedisDatastore) -> Reader:
