@@ -86,7 +86,7 @@ def test_resets_follow_prometheus_rate_any_drop_is_a_reset_from_zero() -> None:
     # at zero, so the step's increase is the new value. 10 -> 20 -> 5 -> 15 grew 10 + 5 + 10.
     samples = [Sample(0, 10), Sample(60, 20), Sample(120, 5), Sample(180, 15)]
     assert increase_over(samples) == 25
-    assert counter_rate(samples) == pytest.approx(25 / 3)
+    assert per_minute(increase_over(samples), 180) == pytest.approx(25 / 3)
 
 
 def test_series_are_rated_apart_then_summed_as_sum_of_rate() -> None:

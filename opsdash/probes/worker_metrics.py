@@ -147,7 +147,7 @@ async def probe_metrics(resources: Resources, reader: Reader, context: _Context)
     except Unjudgeable as exc:
         return Observation(Status.UNKNOWN, str(exc), replace(base, sampled_at=time.time()))
     negative = [
-        f"{wanted_name} is {figure(value)}"
+        f"{wanted_name} is {formats.number(value)}"
         for name, wanted_name in configured(context.metrics).items()
         for value in _values(scrape, name)
         if value < 0
