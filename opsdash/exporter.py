@@ -37,7 +37,7 @@ from opsdash.metrics import (
 )
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
-from opsdash.resources import Resources, run_async
+from opsdash.resources import Resources, pool_for, run_async
 from opsdash.results import CheckResult
 from opsdash.state import PlatformState, components
 
@@ -280,7 +280,9 @@ async def serve(
     announce: Callable[[str], None] = print,
 ) -> None:
     """Run the exporter until ``stop`` is set."""
-    async with Resources(concurrency=registry.defaults.concurrency) as resources:
+    concurrency = registry.defaults.concurrency
+    keepalive = pool_for(len(specs), concurrency=concurrency)
+    async with Resources(concurrency=concurrency, keepalive=keepalive) as resources:
         exporter = Exporter(registry, specs, resources)
         bound = await exporter.start(host, port)
         announce(f"opsdash serve: {len(specs)} checks; metrics on http://{host}:{bound}/metrics")

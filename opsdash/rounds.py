@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from opsdash.engine import run_round
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
-from opsdash.resources import Resources
+from opsdash.resources import Resources, pool_for
 from opsdash.results import CheckResult
 from opsdash.state import Snapshot, snapshot_of
 from opsdash.status import Status
@@ -65,7 +65,9 @@ async def check_rounds(
     While waiting, ``progress`` hears what each round left failing."""
     deadline = None if wait is None else time.monotonic() + wait
     say = progress or (lambda _message: None)
-    async with Resources(concurrency=concurrency) as resources:
+    # Rounds after the first (--wait) reuse the first one's connections.
+    keepalive = None if wait is None else pool_for(len(specs), concurrency=concurrency)
+    async with Resources(concurrency=concurrency, keepalive=keepalive) as resources:
         attempt = 0
         while True:
             attempt += 1

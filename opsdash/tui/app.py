@@ -30,7 +30,7 @@ from textual.worker import Worker, WorkerState
 from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
-from opsdash.resources import Resources, run_async
+from opsdash.resources import Resources, pool_for, run_async
 from opsdash.results import CheckResult
 from opsdash.state import PlatformState, Snapshot
 from opsdash.tui.alert_marks import AlertMarks
@@ -123,7 +123,10 @@ class DashboardApp(App[None]):
         self._live = live
         self._clock = clock
         self._concurrency = concurrency or registry.defaults.concurrency
-        self._resources = resources or (lambda: Resources(concurrency=self._concurrency))
+        keepalive = pool_for(len(specs), concurrency=self._concurrency)
+        self._resources = resources or (
+            lambda: Resources(concurrency=self._concurrency, keepalive=keepalive)
+        )
         self.alerts = AlertMarks(alert_state, specs)
         self.inbox = ResultInbox(lambda batch: self.post_message(ResultsArrived(batch)))
         self.engine: EngineDriver | None = None
