@@ -184,6 +184,10 @@ class Exporter:
             concurrency=concurrency or registry.defaults.concurrency,
         )
         self._server: asyncio.Server | None = None
+        # Open client connections and their handlers, closed by stop(): a handler still
+        # waiting when the loop ends is cancelled, and Python 3.11's stream callback then
+        # prints one CancelledError traceback per connection.
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         # /metrics is rendered in the background, at most once a second and only after new
         # results, so that a scrape answers at once however many checks there are (rendering
         # 1,000 checks takes tens of ms: paid once a second, not by every scrape).
@@ -219,6 +223,7 @@ class Exporter:
         """Stop listening, then stop the checks (in-flight probes are cancelled)."""
         if self._server is not None:
             self._server.close()
+            await self._close_connections()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), REQUEST_DEADLINE)
             self._server = None
@@ -228,6 +233,15 @@ class Exporter:
                 await self._renderer
             self._renderer = None
         await self.scheduler.stop()
+
+    async def _close_connections(self) -> None:
+        """End every open client connection: its handler sees the connection drop and returns
+        as for any client that went away (no cancellation, so no traceback)."""
+        handlers = list(self._connections)
+        for writer in self._connections.values():
+            writer.transport.abort()
+        if handlers:
+            await asyncio.wait(handlers, timeout=REQUEST_DEADLINE)
 
     def respond(self, method: str, path: str) -> Response:
         """The answer to one request."""
@@ -243,6 +257,9 @@ class Exporter:
         return Response("404 Not Found", "text/plain", b"not found\n")
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections[task] = writer
         try:
             async with asyncio.timeout(REQUEST_DEADLINE):
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -264,7 +281,13 @@ class Exporter:
         except asyncio.LimitOverrunError:
             with contextlib.suppress(ConnectionError):
                 writer.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n")
+        except asyncio.CancelledError:
+            # Only at the loop's end (stop() closes connections first): nothing awaits this
+            # task, and Python 3.11 would print the cancellation as an error.
+            writer.transport.abort()
         finally:
+            if task is not None:
+                self._connections.pop(task, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

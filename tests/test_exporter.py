@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -162,3 +163,45 @@ def test_serve_rejects_a_bad_shard(tmp_path: Path) -> None:
     assert done.returncode == 3
     assert "expected 1 <= I <= N" in done.stderr
     assert sys.executable  # the runner used the venv's interpreter
+
+
+def test_serve_stops_cleanly_with_client_connections_open(
+    service: FlipService, tmp_path: Path
+) -> None:
+    # Scrapers mid-request at shutdown (issue 11, class 10): each open connection used to print
+    # one CancelledError traceback.
+    registry = tmp_path / "services.yaml"
+    registry.write_text(f"version: 1\nplatform: p\nservices:\n  good:\n    url: {service.url}\n")
+    port = free_port()
+    process = subprocess.Popen(
+        opsdash("serve", "-r", str(registry), "--listen", f"127.0.0.1:{port}"),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    clients: list[socket.socket] = []
+    try:
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()
+                return False
+
+        wait_until(answers, timeout=20, what="the exporter")
+        for _ in range(5):
+            client = socket.create_connection(("127.0.0.1", port), timeout=5)
+            client.sendall(b"GET /metrics HTTP/1.1\r\n")  # a head that never ends
+            clients.append(client)
+        # Accepted in order: once a later request is answered, the five are being served.
+        wait_until(answers, timeout=10, what="the exporter after the open connections")
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=15)
+    finally:
+        for client in clients:
+            client.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert "Traceback" not in err and "CancelledError" not in err, err
+    assert err.strip().endswith("opsdash serve: stopped")
