@@ -186,6 +186,23 @@ def _payload(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What every step of :func:`decide` reads: this run's inputs, looked up once."""
+
+    platform: str
+    specs: Mapping[str, CheckSpec]
+    every_spec: Sequence[CheckSpec]
+    silences: Sequence[Silence]
+    alerts: Alerts
+    now: float
+    by_cause: Mapping[str, Incident]
+    summaries: Mapping[str, str]
+
+    def tags_of(self, members: Sequence[CheckState]) -> frozenset[str]:
+        return frozenset(tag for m in members for tag in _tags(self.specs.get(m.id)))
+
+
 def decide(
     *,
     platform: str,
@@ -199,29 +216,26 @@ def decide(
     alerts: Alerts,
     now: float,
 ) -> Decision:
-    """Advance every check with this round's ``results`` and decide what to notify."""
-    incident_of: dict[str, Incident] = {}
-    for each in incidents:
-        for check_id in each.checks:
-            incident_of.setdefault(check_id, each)
-    by_cause = {each.cause: each for each in incidents}
-    every_spec = list(specs.values())
-    summaries = {result.id: result.summary for result in results}
+    """Advance every check with this round's ``results`` and decide what to notify.
 
-    new_states: dict[str, CheckState] = {}
-    for result in results:
-        state = advance(states.get(result.id), result, at=now, policy=policy)
-        if state.firing and state.group_key is None:
-            explained = incident_of.get(result.id)
-            state = replace(state, group_key=explained.cause if explained else result.component)
-        new_states[result.id] = state
+    The steps: advance each check (:func:`_advance_all`); gather the firing checks by group;
+    then per group, close it with a ``resolved`` when no check fires any more
+    (:func:`_resolution`), else open or update it from its incident (:func:`_opened`), find
+    the silences covering its checks (:func:`_covering`) and notify for the loud ones
+    (:func:`_notify`), or report what a silence held back."""
+    run = _Run(
+        platform=platform,
+        specs=specs,
+        every_spec=list(specs.values()),
+        silences=silences,
+        alerts=alerts,
+        now=now,
+        by_cause={each.cause: each for each in incidents},
+        summaries={result.id: result.summary for result in results},
+    )
+    new_states = _advance_all(results, incidents, states, policy, now)
     # Checks not run this time (deselected) keep their state and their group.
-    every_state = {**states, **new_states}
-
-    members_of: dict[str, list[CheckState]] = {}
-    for state in every_state.values():
-        if state.firing and state.group_key is not None:
-            members_of.setdefault(state.group_key, []).append(state)
+    members_of = _firing_by_group({**states, **new_states})
 
     saved: list[Group] = []
     closed: list[str] = []
@@ -230,88 +244,21 @@ def decide(
     for key in sorted(set(groups) | set(members_of)):
         members = members_of.get(key, [])
         group = groups.get(key)
-        tags = frozenset(tag for m in members for tag in _tags(specs.get(m.id)))
         if not members:
             assert group is not None
             closed.append(key)
-            former = [
-                new_states[check_id]
-                for check_id, state in states.items()
-                if state.firing and state.group_key == key and check_id in new_states
-            ]
-            if group.notified_status is not None:
-                former_tags = frozenset(t for m in former for t in _tags(specs.get(m.id)))
-                payload = _payload(
-                    "resolved", group, Status.OK, former, summaries, platform=platform, now=now
-                )
-                notifications.append(
-                    Notification(
-                        "resolved",
-                        group,
-                        group.notified_status,
-                        tuple(former),
-                        former_tags,
-                        payload,
-                    )
-                )
+            resolved = _resolution(group, states, new_states, run)
+            if resolved is not None:
+                notifications.append(resolved)
             continue
-        incident = by_cause.get(key)
-        if group is None:
-            group = Group(
-                key=key,
-                cause=key,
-                kind=incident.kind.value if incident else "component",
-                summary=incident.summary if incident else _flapping_summary(key, members),
-                affected=incident.affected.names if incident else (),
-                notes=incident.notes if incident else (),
-                opened_at=now,
-                notified_status=None,
-                last_notified=None,
-            )
-        elif incident is not None:
-            group = replace(
-                group,
-                summary=incident.summary,
-                affected=incident.affected.names,
-                notes=incident.notes,
-                kind=incident.kind.value,
-            )
-        # A silence on the incident's cause holds back the whole incident, dependants
-        # included; otherwise each silenced check is held back alone.
-        on_cause = incident_silence(incident, every_spec, silences) if incident else None
-        covering = {
-            m.id: on_cause or silenced(m.id, specs[m.id].component, specs[m.id].tags, silences)
-            for m in members
-            if m.id in specs
-        }
+        incident = run.by_cause.get(key)
+        group = _opened(key, group, incident, members, now)
+        covering = _covering(incident, members, run)
         loud = [m for m in members if covering.get(m.id) is None]
-        kind: NotificationKind | None = None
         if loud:
-            status = worst(m.alert_status or m.status for m in loud)
-            notified = group.notified_status
-            if notified is None or status.severity > notified.severity:
-                kind = "firing"
-                group = replace(group, notified_status=status, last_notified=now)
-            elif (
-                group.last_notified is not None
-                and now - group.last_notified >= alerts.repeat_interval
-            ):
-                kind = "reminder"
-                group = replace(group, last_notified=now)
-            if kind is not None:
-                payload = _payload(
-                    kind,
-                    group,
-                    status,
-                    members,
-                    summaries,
-                    platform=platform,
-                    now=now,
-                    silenced_ids=frozenset(k for k, v in covering.items() if v),
-                )
-                notifications.append(
-                    Notification(kind, group, status, tuple(members), tags, payload)
-                )
+            group, notification = _notify(group, loud, members, covering, run)
+            if notification is not None:
+                notifications.append(notification)
         elif group.notified_status is None or _would_escalate(group, members):
             found = {s.id: s for s in covering.values() if s is not None}
             held.append(Held(group, tuple(found.values())))
@@ -323,6 +270,144 @@ def decide(
         notifications=tuple(notifications),
         held=tuple(held),
     )
+
+
+def _advance_all(
+    results: Sequence[CheckResult],
+    incidents: Sequence[Incident],
+    states: Mapping[str, CheckState],
+    policy: Policy,
+    now: float,
+) -> dict[str, CheckState]:
+    """Each run check's new state; one that starts firing joins the group of the incident
+    that explains it (its cause), or its component's when none does."""
+    incident_of: dict[str, Incident] = {}
+    for each in incidents:
+        for check_id in each.checks:
+            incident_of.setdefault(check_id, each)
+    new_states: dict[str, CheckState] = {}
+    for result in results:
+        state = advance(states.get(result.id), result, at=now, policy=policy)
+        if state.firing and state.group_key is None:
+            explained = incident_of.get(result.id)
+            state = replace(state, group_key=explained.cause if explained else result.component)
+        new_states[result.id] = state
+    return new_states
+
+
+def _firing_by_group(states: Mapping[str, CheckState]) -> dict[str, list[CheckState]]:
+    """The firing checks of each group."""
+    members_of: dict[str, list[CheckState]] = {}
+    for state in states.values():
+        if state.firing and state.group_key is not None:
+            members_of.setdefault(state.group_key, []).append(state)
+    return members_of
+
+
+def _resolution(
+    group: Group,
+    states: Mapping[str, CheckState],
+    new_states: Mapping[str, CheckState],
+    run: _Run,
+) -> Notification | None:
+    """The ``resolved`` of a group none of whose checks fires any more: about the checks that
+    fired in it before this run; none when the group never notified (it was held back)."""
+    if group.notified_status is None:
+        return None
+    former = [
+        new_states[check_id]
+        for check_id, state in states.items()
+        if state.firing and state.group_key == group.key and check_id in new_states
+    ]
+    payload = _payload(
+        "resolved", group, Status.OK, former, run.summaries, platform=run.platform, now=run.now
+    )
+    return Notification(
+        "resolved", group, group.notified_status, tuple(former), run.tags_of(former), payload
+    )
+
+
+def _opened(
+    key: str,
+    group: Group | None,
+    incident: Incident | None,
+    members: Sequence[CheckState],
+    now: float,
+) -> Group:
+    """The group as it stands now: opened from its incident (or its component's checks), or
+    the open one with the incident's current summary, affected components and notes."""
+    if group is None:
+        return Group(
+            key=key,
+            cause=key,
+            kind=incident.kind.value if incident else "component",
+            summary=incident.summary if incident else _flapping_summary(key, members),
+            affected=incident.affected.names if incident else (),
+            notes=incident.notes if incident else (),
+            opened_at=now,
+            notified_status=None,
+            last_notified=None,
+        )
+    if incident is None:
+        return group
+    return replace(
+        group,
+        summary=incident.summary,
+        affected=incident.affected.names,
+        notes=incident.notes,
+        kind=incident.kind.value,
+    )
+
+
+def _covering(
+    incident: Incident | None, members: Sequence[CheckState], run: _Run
+) -> dict[str, Silence | None]:
+    """The silence covering each member. A silence on the incident's cause holds back the
+    whole incident, dependants included; otherwise each silenced check is held back alone."""
+    specs = run.specs
+    on_cause = incident_silence(incident, run.every_spec, run.silences) if incident else None
+    return {
+        m.id: on_cause or silenced(m.id, specs[m.id].component, specs[m.id].tags, run.silences)
+        for m in members
+        if m.id in specs
+    }
+
+
+def _notify(
+    group: Group,
+    loud: Sequence[CheckState],
+    members: Sequence[CheckState],
+    covering: Mapping[str, Silence | None],
+    run: _Run,
+) -> tuple[Group, Notification | None]:
+    """``firing`` when the group's loud checks are worse than what it last notified (or it
+    never did), a ``reminder`` once ``repeat_interval`` has passed since, else nothing; the
+    group with what it notified."""
+    status = worst(m.alert_status or m.status for m in loud)
+    notified = group.notified_status
+    kind: NotificationKind
+    if notified is None or status.severity > notified.severity:
+        kind = "firing"
+        group = replace(group, notified_status=status, last_notified=run.now)
+    elif (
+        group.last_notified is not None
+        and run.now - group.last_notified >= run.alerts.repeat_interval
+    ):
+        kind = "reminder"
+        group = replace(group, last_notified=run.now)
+    else:
+        return group, None
+    payload = _payload(
+        kind,
+        group,
+        status,
+        members,
+        run.summaries,
+        platform=run.platform,
+        now=run.now,
+        silenced_ids=frozenset(k for k, v in covering.items() if v),
+    )
+    return group, Notification(kind, group, status, tuple(members), run.tags_of(members), payload)
 
 
 def _would_escalate(group: Group, members: Sequence[CheckState]) -> bool:
