@@ -111,8 +111,11 @@ def _entry_checks(
         yield from planner(name, entry, registry)
 
 
-def entry_secrets(entry: object) -> list[str]:
-    """Every secret an entry holds: URL/DSN passwords, header values, RabbitMQ passwords."""
+def entry_secrets(entry: object, seen: dict[int, list[str]] | None = None) -> list[str]:
+    """Every secret an entry holds: URL/DSN passwords, header values, RabbitMQ passwords.
+
+    ``seen`` (kept across the entries of one plan) remembers what nested models gave: the
+    registry's defaults (thresholds...) are shared by every entry and walked once."""
     # One pass with a stack, not nested generators: a thousand-service registry is planned
     # for every `opsdash check`.
     secrets: list[str] = []
@@ -125,14 +128,20 @@ def entry_secrets(entry: object) -> list[str]:
             continue
         if value is None or isinstance(value, int | float):
             continue
-        headers = getattr(value, "headers", None)
-        if isinstance(headers, dict):
-            secrets += header_secrets(headers)
-        password = getattr(value, "password", None)
-        if isinstance(password, str) and password:
-            secrets.append(password)
         fields = getattr(type(value), "model_fields", None)
         if fields is not None:
+            if seen is not None and value is not entry:
+                known = seen.get(id(value))
+                if known is None:
+                    known = seen[id(value)] = entry_secrets(value, seen)
+                secrets += known
+                continue
+            headers = getattr(value, "headers", None)
+            if isinstance(headers, dict):
+                secrets += header_secrets(headers)
+            password = getattr(value, "password", None)
+            if isinstance(password, str) and password:
+                secrets.append(password)
             stack += (getattr(value, key) for key in fields)
         elif isinstance(value, dict):
             stack += value.values()
@@ -145,8 +154,11 @@ def build_plan(registry: Registry, *, timeout: float | None = None) -> list[Chec
     """Every check of the registry, in registry order: datastores, services, workers."""
     # A probe's messages may quote its own entry's secrets or those of a datastore it reads
     # through; each check gets a redactor for exactly those (cheap: a handful of strings).
+    seen: dict[int, list[str]] = {}
     datastore_secrets = [
-        secret for datastore in registry.datastores.values() for secret in entry_secrets(datastore)
+        secret
+        for datastore in registry.datastores.values()
+        for secret in entry_secrets(datastore, seen)
     ]
     specs: list[CheckSpec] = []
     sources: list[tuple[str, ComponentType, CheckOptions]] = [
@@ -157,7 +169,7 @@ def build_plan(registry: Registry, *, timeout: float | None = None) -> list[Chec
     defaults = registry.defaults
     for name, component_type, entry in sources:
         depends_on: tuple[str, ...] = getattr(entry, "depends_on", ())
-        redactor = Redactor.of([*entry_secrets(entry), *datastore_secrets])
+        redactor = Redactor.of([*entry_secrets(entry, seen), *datastore_secrets])
         for item in _entry_checks(name, component_type, entry, registry):
             specs.append(
                 CheckSpec(

@@ -24,6 +24,8 @@ def redact_url(url: str) -> str:
     """``url`` with the password of its userinfo and secret query values masked, in place:
     ``redis://:redis@redis:6379`` reads ``redis://:***@redis:6379`` (a password that is also
     the scheme or the host must not mask those)."""
+    if "@" not in url and "?" not in url:
+        return url  # no userinfo, no query: nothing to mask (and no parse: planning calls this)
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -47,6 +49,8 @@ def _masked_pair(pair: str) -> str:
 def url_secrets(url: str) -> list[str]:
     """The secret parts of a URL or DSN: its password and secret-looking query values."""
     secrets: list[str] = []
+    if "@" not in url and "?" not in url:
+        return secrets  # no userinfo, no query: no secret (and no parse per planned check)
     try:
         parts = urlsplit(url)
         password = parts.password
