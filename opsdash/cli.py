@@ -27,10 +27,13 @@ from opsdash.commands.options import (
     env_option,
     only_option,
     output_options,
+    read_token,
     registry_option,
     state_option,
     tag_option,
+    token_file_option,
 )
+from opsdash.commands.remote import check_from, from_option
 from opsdash.status import ExitCode
 
 
@@ -73,6 +76,8 @@ cli: click.Group = click.group(  # type: ignore[no-untyped-call]
     "--concurrency", type=click.IntRange(1, 1024), help="Probes in flight at once (default 64)."
 )
 @state_option
+@from_option
+@token_file_option
 def check(
     registry_path: Path,
     env_name: str | None,
@@ -85,17 +90,34 @@ def check(
     wait: str | None,
     concurrency: int | None,
     state_path: Path | None,
+    sources: tuple[str, ...],
+    token_file: Path | None,
 ) -> None:
     """Run every selected check once and report.
 
     A table on a terminal, failing checks first, summaries wrapped to the width (plain text
     when piped, every summary whole; NO_COLOR respected), or with --json exactly one
     opsdash.check/v1 document on stdout, also when the configuration is broken.
+
+    With --from URL (repeatable), read the latest results of `opsdash serve` instances instead
+    of probing (merged; a source that cannot be read exits 3).
     """
     output_format = "json" if as_json else output_format
     timeout_s = _duration(timeout, "--timeout")
     wait_s = _duration(wait, "--wait")
     as_json = output_format == "json"
+    if sources:
+        if tags:
+            raise click.BadParameter(
+                "tags live in the registry, which --from does not read; select with --only",
+                param_hint="--tag",
+            )
+        if timeout_s is not None or concurrency is not None:
+            raise click.UsageError("--timeout and --concurrency tune probes; --from probes nothing")
+        check_from(
+            sources, token=read_token(token_file), only=only, output_format=output_format,
+            wait=wait_s, quiet=quiet,
+        )  # fmt: skip
     registry = load(registry_path, env_name, as_json=as_json)
     specs = selected_specs(registry, only=only, tags=tags, timeout=timeout_s, as_json=as_json)
     # The registry and the plan live as long as the process: out of the collector's sight.
@@ -149,19 +171,29 @@ def schema() -> None:
 @only_option
 @tag_option
 @state_option
+@from_option
+@token_file_option
 def ui(
     registry_path: Path,
     env_name: str | None,
     only: tuple[str, ...],
     tags: tuple[str, ...],
     state_path: Path | None,
+    sources: tuple[str, ...],
+    token_file: Path | None,
 ) -> None:
-    """Open the live dashboard (the default command)."""
+    """Open the live dashboard (the default command).
+
+    With --from URL (repeatable), show the results `opsdash serve` instances stream instead of
+    probing: the registry still lays out the panels; a source that goes away is shown in the
+    header, its results marked stale, and reconnected by itself.
+    """
+    token = read_token(token_file)
     registry = load(registry_path, env_name)
     specs = selected_specs(registry, only=only, tags=tags)
     from opsdash.tui.app import run_dashboard
 
-    run_dashboard(registry, specs, alert_state=state_path)
+    run_dashboard(registry, specs, alert_state=state_path, sources=sources, token=token)
 
 
 def _register_commands() -> None:

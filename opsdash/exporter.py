@@ -21,11 +21,11 @@ import signal
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from opsdash.api import Api, Response
 from opsdash.engine import Scheduler
 from opsdash.incidents import find_incidents
 from opsdash.metrics import (
@@ -154,13 +154,14 @@ class LiveState:
         return [*families, errors, last, checks, started]
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    """An HTTP response to write."""
-
-    status: str
-    content_type: str
-    body: bytes
+def request_headers(head: bytes) -> dict[str, str]:
+    """A request head's header fields, names in lower case (the last of a repeated name)."""
+    fields: dict[str, str] = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    return fields
 
 
 class Exporter:
@@ -173,8 +174,10 @@ class Exporter:
         resources: Resources,
         *,
         concurrency: int | None = None,
+        token: str | None = None,
     ) -> None:
         self.live = LiveState(registry, specs)
+        self.api = Api(self.live.state, token=token)
         self.metrics = CollectorRegistry(auto_describe=False)
         self.metrics.register(FamiliesCollector(self.live.families))
         self.scheduler = Scheduler(
@@ -198,6 +201,9 @@ class Exporter:
     def _record(self, result: CheckResult) -> None:
         self.live.record(result)
         self._stale.set()
+        latest = self.live.state.latest(result.id)  # as the state judged it (rates derived)
+        if latest is not None:
+            self.api.publish(latest)
 
     def exposition(self) -> bytes:
         """The latest rendering of ``/metrics`` (made now if there is none yet)."""
@@ -221,6 +227,9 @@ class Exporter:
 
     async def stop(self) -> None:
         """Stop listening, then stop the checks (in-flight probes are cancelled)."""
+        # The API's event streams never end by themselves: wake them to end now (the
+        # connections are closed below, with every other).
+        self.api.close()
         if self._server is not None:
             self._server.close()
             await self._close_connections()
@@ -243,8 +252,12 @@ class Exporter:
         if handlers:
             await asyncio.wait(handlers, timeout=REQUEST_DEADLINE)
 
-    def respond(self, method: str, path: str) -> Response:
-        """The answer to one request."""
+    def respond(
+        self, method: str, path: str, headers: dict[str, str] | None = None
+    ) -> Response | None:
+        """The answer to one request; None for the API's event stream (:meth:`Api.stream`)."""
+        if path.startswith("/api/"):
+            return self.api.respond(method, path, headers or {})
         if method not in ("GET", "HEAD"):
             return Response("405 Method Not Allowed", "text/plain", b"only GET and HEAD\n")
         if path == "/metrics":
@@ -252,7 +265,7 @@ class Exporter:
         if path == "/healthz":
             return Response("200 OK", "text/plain", b"ok\n")
         if path == "/":
-            body = b"opsdash exporter: /metrics, /healthz\n"
+            body = b"opsdash exporter: /metrics, /healthz, /api/v1/check, /api/v1/events\n"
             return Response("200 OK", "text/plain", body)
         return Response("404 Not Found", "text/plain", b"not found\n")
 
@@ -264,18 +277,22 @@ class Exporter:
             async with asyncio.timeout(REQUEST_DEADLINE):
                 head = await reader.readuntil(b"\r\n\r\n")
                 method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-                response = self.respond(method, target.split("?", 1)[0])
-                body = b"" if method == "HEAD" else response.body
-                writer.write(
-                    (
-                        f"HTTP/1.1 {response.status}\r\n"
-                        f"Content-Type: {response.content_type}\r\n"
-                        f"Content-Length: {len(response.body)}\r\n"
-                        "Connection: close\r\n\r\n"
-                    ).encode("latin-1")
-                    + body
-                )
-                await writer.drain()
+                response = self.respond(method, target.split("?", 1)[0], request_headers(head))
+                if response is not None:
+                    body = b"" if method == "HEAD" else response.body
+                    extra = "".join(f"{name}: {value}\r\n" for name, value in response.headers)
+                    writer.write(
+                        (
+                            f"HTTP/1.1 {response.status}\r\n"
+                            f"Content-Type: {response.content_type}\r\n"
+                            f"Content-Length: {len(response.body)}\r\n"
+                            f"{extra}Connection: close\r\n\r\n"
+                        ).encode("latin-1")
+                        + body
+                    )
+                    await writer.drain()
+            if response is None:  # the event stream: long-lived, outside the request deadline
+                await self.api.stream(writer, head_only=method == "HEAD")
         except (TimeoutError, ConnectionError, ValueError, asyncio.IncompleteReadError):
             pass  # a client that hangs, drops or sends garbage costs only its own connection
         except asyncio.LimitOverrunError:
@@ -301,12 +318,13 @@ async def serve(
     port: int,
     stop: asyncio.Event,
     announce: Callable[[str], None] = print,
+    token: str | None = None,
 ) -> None:
     """Run the exporter until ``stop`` is set."""
     concurrency = registry.defaults.concurrency
     keepalive = pool_for(len(specs), concurrency=concurrency)
     async with Resources(concurrency=concurrency, keepalive=keepalive) as resources:
-        exporter = Exporter(registry, specs, resources)
+        exporter = Exporter(registry, specs, resources, token=token)
         bound = await exporter.start(host, port)
         announce(f"opsdash serve: {len(specs)} checks; metrics on http://{host}:{bound}/metrics")
         try:
@@ -323,6 +341,7 @@ def serve_forever(
     host: str,
     port: int,
     announce: Callable[[str], None] = print,
+    token: str | None = None,
 ) -> None:
     """Run the exporter until SIGTERM or SIGINT, then shut down cleanly."""
 
@@ -331,6 +350,8 @@ def serve_forever(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await serve(registry, specs, host=host, port=port, stop=stop, announce=announce)
+        await serve(
+            registry, specs, host=host, port=port, stop=stop, announce=announce, token=token
+        )
 
     run_async(main())

@@ -271,6 +271,20 @@ def test_a_broken_service_shows_in_the_query_api_and_its_alert_fires(stack: Stac
         assert alerts[0]["labels"]["severity"] == "page"
         assert alerts[0]["labels"]["component"] == "svc3"
         assert alerts[0]["annotations"]["summary"] == f"{check} is critical"
+        # The incident series: one page for the root cause, and the check's alert carries
+        # that cause, so Alertmanager's inhibit rule (equal: [cause]) holds it back.
+        incident = prometheus.poll(
+            "OpsdashIncident firing",
+            lambda: _firing(prometheus, "OpsdashIncident", cause="svc3"),
+            timeout=FAULT_DEADLINE,
+        )
+        assert len(incident) == 1 and incident[0]["labels"]["severity"] == "page"
+        labelled = prometheus.poll(
+            "the check alert labelled with its cause",
+            lambda: _firing(prometheus, "OpsdashCheckCritical", check=check, cause="svc3"),
+            timeout=FAULT_DEADLINE,
+        )
+        assert labelled
         # Only the broken check pages: its neighbours on both shards stay quiet.
         assert {a["labels"]["check"] for a in _firing(prometheus, "OpsdashCheckCritical")} == {
             check
@@ -297,8 +311,8 @@ GRAFANA = DEPLOY / "grafana" / "opsdash.json"
 _GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "3h"}
 
 
-# What `opsdash serve` exports (opsdash/render/prometheus.py, opsdash/exporter.py, and the
-# incident series of /work/coord/INTERFACES.md): the dashboard needs no recording rule.
+# What `opsdash serve` exports (opsdash/metrics.py, opsdash/exporter.py): the dashboard
+# needs no recording rule.
 EXPORTED = {
     "opsdash_check_status",
     "opsdash_check_latency_seconds",
@@ -314,6 +328,9 @@ EXPORTED = {
     "opsdash_exporter_start_timestamp_seconds",
     "opsdash_incident_status",
     "opsdash_incident_affected",
+    "opsdash_incident_check",
+    "opsdash_check_info",
+    "opsdash_tls_cert_expiry_seconds",
 }
 
 

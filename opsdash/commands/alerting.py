@@ -15,9 +15,11 @@ from opsdash.commands.options import (
     duration_value,
     env_option,
     only_option,
+    read_token,
     registry_option,
     state_option,
     tag_option,
+    token_file_option,
 )
 from opsdash.status import ExitCode
 
@@ -201,9 +203,10 @@ def history(check_id: str | None, window: str, as_json: bool, state_path: Path |
     default="127.0.0.1:9108",
     show_default=True,
     metavar="HOST:PORT",
-    help="Where to serve /metrics and /healthz.",
+    help="Where to serve /metrics, /healthz and the API (/api/v1/...).",
 )
 @click.option("--shard", metavar="I/N", help="Run only shard I of N (1-based) of the checks.")
+@token_file_option
 def serve(
     registry_path: Path,
     env_name: str | None,
@@ -211,8 +214,13 @@ def serve(
     tags: tuple[str, ...],
     listen: str,
     shard: str | None,
+    token_file: Path | None,
 ) -> None:
     """A Prometheus exporter: run the checks on their intervals and serve /metrics.
+
+    Also a read-only API for viewers (opsdash check/ui --from URL): GET /api/v1/check (the
+    opsdash.check/v1 document of the latest results) and GET /api/v1/events (server-sent
+    events); with --token-file, /api/ requires "Authorization: Bearer <token>".
 
     --shard I/N splits a large registry across N exporters by a stable hash of the check id;
     give each exporter its own I. Stops cleanly on SIGTERM or Ctrl-C.
@@ -224,6 +232,7 @@ def serve(
         host, port = parse_listen(listen)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from None
+    token = read_token(token_file)
     registry = load(registry_path, env_name)
     specs = selected_specs(registry, only=only, tags=tags)
     if shard is not None:
@@ -235,7 +244,7 @@ def serve(
         if not specs:
             _err(f"opsdash serve: shard {shard} holds no check")
     try:
-        serve_forever(registry, specs, host=host, port=port, announce=_err)
+        serve_forever(registry, specs, host=host, port=port, announce=_err, token=token)
     except OSError as exc:
         _err(f"opsdash serve: cannot listen on {listen}: {exc.strerror or exc}")
         sys.exit(ExitCode.UNKNOWN)

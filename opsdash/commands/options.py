@@ -97,3 +97,33 @@ def duration_value(value: str, option: str) -> float:
     if seconds <= 0:
         raise click.BadParameter("must be more than zero", param_hint=option)
     return seconds
+
+
+token_file_option = click.option(
+    "--token-file",
+    "token_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="OPSDASH_TOKEN_FILE",
+    show_envvar=True,
+    help="A file holding the API's bearer token (serve: required from API clients; "
+    "--from: sent to the sources).",
+)
+
+
+def read_token(path: Path | None) -> str | None:
+    """The bearer token in ``path`` (surrounding whitespace dropped), or a usage error naming
+    the file; None without a file. The token itself is never printed."""
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        message = f"cannot read {path}: {reason}"
+        raise click.BadParameter(message, param_hint="--token-file") from None
+    if not token or any(ch.isspace() for ch in token):
+        raise click.BadParameter(
+            f"{path} must hold one token (no spaces or line breaks inside it)",
+            param_hint="--token-file",
+        )
+    return token

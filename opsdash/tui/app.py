@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +57,7 @@ from opsdash.tui.rows import (
     specs_by_component,
 )
 from opsdash.tui.screens import DetailScreen, HelpScreen
+from opsdash.tui.sources import SourceDriver, viewer_specs
 from opsdash.tui.widgets import KeyedTable
 
 TICK = 1.0
@@ -112,10 +113,17 @@ class DashboardApp(App[None]):
         resources: Callable[[], Resources] | None = None,
         concurrency: int | None = None,
         alert_state: Path | None = None,
+        sources: Sequence[str] = (),
+        token: str | None = None,
     ) -> None:
         """``live=False`` runs no checks (snapshots and benchmarks feed :meth:`ingest`).
-        ``alert_state``: ``opsdash alert``'s state file, read for silences and flapping."""
+        ``alert_state``: ``opsdash alert``'s state file, read for silences and flapping.
+        ``sources``: ``opsdash serve`` URLs whose event streams replace the probes."""
         super().__init__()
+        if sources:
+            specs = viewer_specs(specs)
+        self._source_urls = tuple(sources)
+        self._token = token
         self.state = PlatformState(registry, specs)
         self.query_text = ""
         self.failing_only = False
@@ -131,6 +139,8 @@ class DashboardApp(App[None]):
         self.inbox = ResultInbox(lambda batch: self.post_message(ResultsArrived(batch)))
         self.engine: EngineDriver | None = None
         """Once mounted (when live): the engine's driver; it starts the scheduler."""
+        self.sources: SourceDriver | None = None
+        """Once mounted with ``sources``: their driver, in place of the engine."""
         self._collector = CollectorPolicy()
         self._snapshot: Snapshot | None = None
         self._snapshot_marks = -1
@@ -187,7 +197,18 @@ class DashboardApp(App[None]):
         self.services.focus()
         self.refresh_panels()
         self.set_interval(TICK, self._tick)
-        if self._live:
+        if self._live and self._source_urls:
+            self.alerts.read()
+            self.sources = SourceDriver(
+                self._source_urls,
+                self._token,
+                self.state.specs,
+                self.inbox.put,
+                on_change=self.refresh_panels,
+            )
+            self.follow_sources(self.sources)
+            self.watch_alerting()
+        elif self._live:
             self.alerts.read()  # before the first round, so that its results show silences
             self.engine = EngineDriver(
                 self.state.specs,
@@ -204,6 +225,11 @@ class DashboardApp(App[None]):
         """Run every check on its interval until the app exits (which cancels this worker)."""
         await engine.run()
 
+    @work(exit_on_error=False, group="engine", name="sources")
+    async def follow_sources(self, sources: SourceDriver) -> None:
+        """Follow the sources' event streams until the app exits (which cancels this worker)."""
+        await sources.run()
+
     @work(exit_on_error=False, group="alerting", name="alerting-state")
     async def watch_alerting(self) -> None:
         """Re-read ``opsdash alert``'s state now and then: results arriving from then on carry
@@ -215,6 +241,8 @@ class DashboardApp(App[None]):
         self.inbox.close()
         if self.engine is not None:
             await self.engine.wait_closed()
+        if self.sources is not None:
+            await self.sources.wait_closed()
         self._collector.stop()
 
     def on_resize(self, event: Resize) -> None:
@@ -280,6 +308,13 @@ class DashboardApp(App[None]):
             written += self.incidents.sync(self._visible(incident_rows(view)))
             written += self.events.sync(self._visible(event_rows(view, self._event_memo)))
             modes = Modes(self.paused, self._engine_error, self.query_text, self.failing_only)
+            if self.sources is not None:
+                modes = replace(
+                    modes,
+                    sources=tuple(self.sources.states.values()),
+                    source_count=len(self._source_urls),
+                    cut_off=self.sources.cut_off(),
+                )
             header = header_text(self.state, view, modes)
             if header != self._shown_header:
                 self._header.update(header)
@@ -303,12 +338,18 @@ class DashboardApp(App[None]):
 
     def action_refresh_now(self) -> None:
         """Run every check now."""
+        if self.sources is not None:
+            self.notify("read-only: the results come from opsdash serve (--from)", timeout=3)
+            return
         if self.engine is not None:
             self.engine.run_now()
         self.notify("running every check now", timeout=2)
 
     def action_toggle_pause(self) -> None:
         """Hold the checks after their current run, or let them go on."""
+        if self.sources is not None:
+            self.notify("read-only: the checks run in opsdash serve (--from)", timeout=3)
+            return
         self.paused = not self.paused
         if self.engine is not None:
             self.engine.set_paused(self.paused)
@@ -390,8 +431,14 @@ class DashboardApp(App[None]):
 
 
 def run_dashboard(
-    registry: Registry, specs: Sequence[CheckSpec], *, alert_state: Path | None = None
+    registry: Registry,
+    specs: Sequence[CheckSpec],
+    *,
+    alert_state: Path | None = None,
+    sources: Sequence[str] = (),
+    token: str | None = None,
 ) -> None:
     """Open the dashboard on ``specs`` until the user quits (on opsdash's event loop: uvloop
-    when installed, as ``check`` and the demo)."""
-    run_async(DashboardApp(registry, specs, alert_state=alert_state).run_async())
+    when installed, as ``check`` and the demo); with ``sources``, on their event streams."""
+    app = DashboardApp(registry, specs, alert_state=alert_state, sources=sources, token=token)
+    run_async(app.run_async())

@@ -3,12 +3,13 @@ and which modes are on (paused, filter, failing only, a stopped engine)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from rich.text import Text
 
 from opsdash import formats
+from opsdash.remote import SourceState
 from opsdash.state import PlatformState
 from opsdash.status import Status
 from opsdash.tui.rows import STATUS_STYLE, View
@@ -22,6 +23,11 @@ class Modes:
     engine_error: str | None = None
     query: str = ""
     failing_only: bool = False
+    sources: tuple[SourceState, ...] | None = None
+    """``ui --from``: every source's connection (None when the dashboard probes itself)."""
+    source_count: int = 0
+    cut_off: frozenset[str] = field(default_factory=frozenset)
+    """Checks whose source is unreachable now: stale whatever their age."""
 
 
 def header_text(state: PlatformState, view: View, modes: Modes) -> Text:
@@ -52,13 +58,15 @@ def header_text(state: PlatformState, view: View, modes: Modes) -> Text:
     else:
         age = formats.duration((view.now - last).total_seconds(), compact=True)
         text.append(f"last result {last.astimezone().strftime('%H:%M:%S')} ({age} ago)")
-    stale = stale_count(state, view)
+    stale = stale_count(state, view, modes.cut_off)
     if stale:
         text.append(f"   ⚠ {stale} stale (older than twice their interval)", style="bold yellow")
     if modes.paused:
         text.append("   ⏸ PAUSED (p resumes)", style="bold reverse yellow")
     if modes.engine_error:
         text.append(f"   ✖ checks stopped: {modes.engine_error}", style="bold red")
+    if modes.sources is not None:
+        _sources(text, modes.sources, modes.source_count)
     if modes.query:
         text.append(f"   filter: {modes.query}", style="cyan")
     if modes.failing_only:
@@ -66,13 +74,31 @@ def header_text(state: PlatformState, view: View, modes: Modes) -> Text:
     return text
 
 
-def stale_count(state: PlatformState, view: View) -> int:
+def _sources(text: Text, sources: tuple[SourceState, ...], total: int) -> None:
+    """Where the results come from (``ui --from``), and each source that is unreachable."""
+    broken = [source for source in sources if not source.connected]
+    if not broken:
+        connected = sum(1 for source in sources if source.connected)
+        text.append(f"   ⇄ from {connected}/{total} serve", style="dim")
+        return
+    for source in broken:
+        text.append(
+            f"   ✖ {source.url} unreachable since {source.since.astimezone():%H:%M:%S}: "
+            f"{source.reason}; its results are stale, reconnecting",
+            style="bold red",
+        )
+
+
+def stale_count(state: PlatformState, view: View, cut_off: frozenset[str] = frozenset()) -> int:
     """Checks whose latest result is older than twice their interval: the engine has fallen
-    behind on them (or they hang), and their verdict may no longer hold."""
+    behind on them (or they hang), and their verdict may no longer hold; and checks in
+    ``cut_off`` (their source is unreachable)."""
     count = 0
     for spec in state.specs:
         result = state.latest(spec.id)
-        if result is not None and view.now - result.started_at > timedelta(
+        if result is None:
+            continue
+        if spec.id in cut_off or view.now - result.started_at > timedelta(
             seconds=2 * spec.interval
         ):
             count += 1
