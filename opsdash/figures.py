@@ -326,7 +326,9 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-_LAYOUTS: dict[type, tuple[tuple[str, bool, bool, bool], ...]] = {}
+_LAYOUTS: dict[type, tuple[tuple[str, bool, bool, int], ...]] = {}
+_CONVERT, _AS_IS, _COPY = 0, 1, 2
+"""How a field's value goes into JSON: converted by :func:`_json`, as it is, or one dict copy."""
 _PLAIN = {str, int, float, bool, type(None)}
 
 
@@ -339,8 +341,19 @@ def _is_plain(hint: Any) -> bool:
     return False
 
 
-def _layout(cls: type) -> tuple[tuple[str, bool, bool, bool], ...]:
-    # (name, omit_none, flat, plain) per field, computed once per class: the JSON of 2,000
+def _is_plain_mapping(hint: Any) -> bool:
+    """Whether ``hint`` is a (optional) ``Mapping[str, plain]``: copied with one ``dict()``."""
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return len(args) == 1 and _is_plain_mapping(args[0])
+    if typing.get_origin(hint) is not Mapping:
+        return False
+    key, item = typing.get_args(hint)
+    return key is str and _is_plain(item)
+
+
+def _layout(cls: type) -> tuple[tuple[str, bool, bool, int], ...]:
+    # (name, omit_none, flat, how) per field, computed once per class: the JSON of 2,000
     # checks is built on every `check --json`, and most fields are plain numbers and strings.
     layout = _LAYOUTS.get(cls)
     if layout is None:
@@ -350,7 +363,11 @@ def _layout(cls: type) -> tuple[tuple[str, bool, bool, bool], ...]:
                 f.name,
                 bool(f.metadata.get("omit_none")),
                 bool(f.metadata.get("flat")),
-                _is_plain(hints[f.name]),
+                _AS_IS
+                if _is_plain(hints[f.name])
+                else _COPY
+                if _is_plain_mapping(hints[f.name])
+                else _CONVERT,
             )
             for f in dataclasses.fields(cls)
         )
@@ -359,13 +376,15 @@ def _layout(cls: type) -> tuple[tuple[str, bool, bool, bool], ...]:
 
 def _object(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, omit_none, flat, plain in _layout(type(value)):
+    for name, omit_none, flat, how in _layout(type(value)):
         item = getattr(value, name)
         if item is None:
             if not omit_none:
                 out[name] = None
-        elif plain:
+        elif how == _AS_IS:
             out[name] = item
+        elif how == _COPY:
+            out[name] = dict(item)
         elif flat:
             out.update(_object(item))
         else:

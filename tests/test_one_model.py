@@ -88,6 +88,7 @@ def _faces_agree(
     (notification,) = [n for n in decision.notifications if n.group.key == "redis"]
     payload = notification.payload
     assert payload["summary"] == summary and payload["affected"] == affected
+    assert payload["affected_by_type"] == by_type
     assert title(payload) == f"[FIRING crit] {summary}"
     assert f"affected: {', '.join(affected)}" in text(payload).splitlines()
 

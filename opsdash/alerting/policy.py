@@ -31,7 +31,7 @@ from typing import Any, Literal
 from opsdash.alertstate.store import CheckState, Group, Silence
 from opsdash.alertstate.view import incident_silence, silenced
 from opsdash.formats import iso_at
-from opsdash.incidents import Incident
+from opsdash.incidents import AFFECTED_TYPES, Incident
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Alerts, Defaults
 from opsdash.results import CheckResult
@@ -156,6 +156,7 @@ def _payload(
     platform: str,
     now: float,
     silenced_ids: frozenset[str] = frozenset(),
+    types: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a notification (schema ``opsdash.alert/v1``): the incident and its
     checks, as webhooks receive it and as the other targets' text is made from."""
@@ -169,6 +170,10 @@ def _payload(
         "incident_kind": group.kind,
         "summary": group.summary,
         "affected": list(group.affected),
+        # the same names split by component type, as the summary counts them
+        "affected_by_type": {
+            t: [n for n in group.affected if (types or {}).get(n) == t] for t in AFFECTED_TYPES
+        },
         "notes": list(group.notes),
         "flapping": any(member.flapping for member in members),
         "since": iso_at(group.opened_at),
@@ -198,6 +203,8 @@ class _Run:
     now: float
     by_cause: Mapping[str, Incident]
     summaries: Mapping[str, str]
+    types: Mapping[str, str]
+    """Each component's type (``service``, ``worker``, ``datastore``)."""
 
     def tags_of(self, members: Sequence[CheckState]) -> frozenset[str]:
         return frozenset(tag for m in members for tag in _tags(self.specs.get(m.id)))
@@ -232,6 +239,7 @@ def decide(
         now=now,
         by_cause={each.cause: each for each in incidents},
         summaries={result.id: result.summary for result in results},
+        types={spec.component: spec.component_type for spec in specs.values()},
     )
     new_states = _advance_all(results, incidents, states, policy, now)
     # Checks not run this time (deselected) keep their state and their group.
@@ -320,7 +328,14 @@ def _resolution(
         if state.firing and state.group_key == group.key and check_id in new_states
     ]
     payload = _payload(
-        "resolved", group, Status.OK, former, run.summaries, platform=run.platform, now=run.now
+        "resolved",
+        group,
+        Status.OK,
+        former,
+        run.summaries,
+        platform=run.platform,
+        now=run.now,
+        types=run.types,
     )
     return Notification(
         "resolved", group, group.notified_status, tuple(former), run.tags_of(former), payload
@@ -405,6 +420,7 @@ def _notify(
         run.summaries,
         platform=run.platform,
         now=run.now,
+        types=run.types,
         silenced_ids=frozenset(k for k, v in covering.items() if v),
     )
     return group, Notification(kind, group, status, tuple(members), run.tags_of(members), payload)
