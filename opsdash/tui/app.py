@@ -34,6 +34,7 @@ from opsdash.resources import Resources, pool_for, run_async
 from opsdash.results import CheckResult
 from opsdash.state import PlatformState, Snapshot
 from opsdash.tui.alert_marks import AlertMarks
+from opsdash.tui.banner import IncidentBanner, banner_text
 from opsdash.tui.collector import CollectorPolicy
 from opsdash.tui.columns import (
     DATASTORE_COLUMNS,
@@ -56,7 +57,7 @@ from opsdash.tui.rows import (
     service_rows,
     specs_by_component,
 )
-from opsdash.tui.screens import DetailScreen, HelpScreen
+from opsdash.tui.screens import DetailScreen, HelpScreen, key_rows
 from opsdash.tui.sources import SourceDriver, viewer_specs
 from opsdash.tui.widgets import KeyedTable
 
@@ -91,16 +92,29 @@ class DashboardApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     """Absolute, so that subclasses defined elsewhere (tests) find it too."""
     TITLE = "opsdash"
+    # The help screen (``?``) lists these as they are bound: the tooltip is its description.
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("r", "refresh_now", "Refresh"),
-        Binding("p", "toggle_pause", "Pause"),
-        Binding("slash", "filter", "Filter"),
-        Binding("f", "failing_only", "Failing"),
-        Binding("enter", "detail", "Detail", show=True),
-        Binding("escape", "go_back", "Back", show=False),
-        Binding("z", "zoom", "Zoom"),
-        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit", tooltip="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit, like q"),
+        Binding("r", "refresh_now", "Refresh", tooltip="refresh now: run every check at once"),
+        Binding("p", "toggle_pause", "Pause", tooltip="pause / resume the checks"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            tooltip="filter by name or tag (enter keeps it, esc clears it)",
+        ),
+        Binding("f", "failing_only", "Failing", tooltip="failing only (toggle)"),
+        Binding("enter", "detail", "Detail", show=True, tooltip="detail of the selected row"),
+        Binding(
+            "escape",
+            "go_back",
+            "Back",
+            show=False,
+            tooltip="back: close the filter, leave the zoom or the screen",
+        ),
+        Binding("z", "zoom", "Zoom", tooltip="zoom the focused panel (toggle)"),
+        Binding("question_mark", "help", "Help", tooltip="this help"),
     ]
 
     def __init__(
@@ -155,6 +169,9 @@ class DashboardApp(App[None]):
         self._engine_error: str | None = None
         self._shown_header: Text | None = None
         self._header = Static(id="status-header")
+        self._banner = IncidentBanner()
+        self._zoomed: KeyedTable | None = None
+        """The panel that has the screen to itself (``z``), under the header and banner."""
         self._filter = Input(
             placeholder="filter by name or tag; enter keeps it, esc clears", id="filter"
         )
@@ -169,8 +186,10 @@ class DashboardApp(App[None]):
     # --- layout ---------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        """Header line, the five panels, the filter input (hidden) and the footer."""
+        """Header lines, the incident banner, the five panels, the filter input (hidden) and
+        the footer."""
         yield self._header
+        yield self._banner
         with self._panels:
             yield from self._narrow_order()
         yield self._filter
@@ -319,6 +338,8 @@ class DashboardApp(App[None]):
             if header != self._shown_header:
                 self._header.update(header)
                 self._shown_header = header
+            pending = len(self.state.specs) - len(self.state.results())
+            self._banner.show(banner_text(view, pending), calm=not view.snapshot.incidents)
             self._update_titles()
         if isinstance(self.screen, DetailScreen):
             self.screen.refresh_from_state()
@@ -375,21 +396,35 @@ class DashboardApp(App[None]):
         """Close the filter, else clear it, else leave the zoom, else leave a screen."""
         if self._filter.display or self.query_text:
             self._close_filter(clear=True)
-        elif self.screen.maximized is not None:
-            self.screen.minimize()
+        elif self._zoomed is not None:
+            self._zoom(None)
         elif len(self.screen_stack) > 1:
             self.pop_screen()
 
     def action_zoom(self) -> None:
-        """Give the focused panel the whole screen, or give it back."""
-        if self.screen.maximized is not None:
-            self.screen.minimize()
+        """Give the focused panel the panels' space, or give it back; the header and the
+        incident banner stay (textual's maximize would cover them)."""
+        if self._zoomed is not None:
+            self._zoom(None)
         elif isinstance(self.focused, KeyedTable):
-            self.screen.maximize(self.focused)
+            self._zoom(self.focused)
+
+    def _zoom(self, table: KeyedTable | None) -> None:
+        self._zoomed = table
+        self._panels.set_class(table is not None, "zoomed")
+        for panel in self._narrow_order():
+            panel.set_class(panel is table, "zoom-target")
+        if table is not None:
+            table.focus()
+
+    @property
+    def zoomed(self) -> KeyedTable | None:
+        """The zoomed panel, if any."""
+        return self._zoomed
 
     def action_help(self) -> None:
-        """Show the keys."""
-        self.push_screen(HelpScreen())
+        """Show the keys, as the dashboard binds them now."""
+        self.push_screen(HelpScreen(key_rows(self)))
 
     # --- events ---------------------------------------------------------------------
 
@@ -405,8 +440,20 @@ class DashboardApp(App[None]):
         if checks:
             # the failing check first: it is what the user came for
             checks = tuple(sorted(checks, key=self._severity_of, reverse=True))
-            title = f"{table.panel_title}: {key}"
-            self.push_screen(DetailScreen(self.state, checks, title=title))
+            self.push_screen(
+                DetailScreen(
+                    self.state, checks, title=self._detail_title(table, key), clock=self._clock
+                )
+            )
+
+    def _detail_title(self, table: KeyedTable, key: str) -> str:
+        """What the detail is of, in the user's words (row keys are internal)."""
+        if table is self.incidents:
+            return f"Incident: {table.cell_text(key, 1)}"
+        if table is self.events:
+            return f"Event: {table.cell_text(key, 1)} at {table.cell_text(key, 0)}"
+        kinds = {self.services: "Service", self.datastores: "Datastore", self.queues: "Worker"}
+        return f"{kinds.get(table, table.panel_title)}: {key}"
 
     def _severity_of(self, check_id: str) -> int:
         result = self.state.latest(check_id)

@@ -52,6 +52,9 @@ def header_text(state: PlatformState, view: View, modes: Modes) -> Text:
         )
     text.append("\n")
     text.append(f"{len(state.specs)} checks · ", style="dim")
+    pending = len(state.specs) - len(state.results())
+    if pending:  # not answered yet: counted, so that a silent check is not taken for an ok one
+        text.append(f"{pending} pending · ", style="bold")
     last = state.last_update
     if last is None:
         text.append("no result yet", style="dim")

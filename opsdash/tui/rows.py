@@ -316,18 +316,20 @@ def datastore_rows(view: View) -> list[Row]:
     return rows
 
 
-def _dlq_cell(view: View, dlq: CheckResult | None, has_dlq: bool) -> Cell:
+def _dlq_cells(view: View, dlq: CheckResult | None, has_dlq: bool) -> tuple[Cell, Cell]:
+    """The DLQ's depth with its direction, and its trend (a column that gives way first)."""
     if not has_dlq:
-        return ("no DLQ (by design)", "dim")
+        return ("no DLQ", "dim"), ("", "")  # by design: the summary says so
     if dlq is None:
-        return DASH
+        return DASH, ("", "")
     figures = dlq.figures
     if not isinstance(figures, DlqFigures) or figures.depth is None:
-        return ("?", STATUS_STYLE[Status.UNKNOWN]) if dlq.error else DASH
+        return (("?", STATUS_STYLE[Status.UNKNOWN]) if dlq.error else DASH), ("", "")
     depth, growth = figures.depth, figures.growth_per_min
     arrow = "" if growth is None else " ↑" if growth > 0 else " ↓" if growth < 0 else " →"
     trend = sparkline([_depth(r) for r in view.state.history(dlq.id)], 6)
-    return (f"{depth:.0f}{arrow} {trend}", STATUS_STYLE[dlq.status] if dlq.status.failing else "")
+    style = STATUS_STYLE[dlq.status] if dlq.status.failing else ""
+    return (f"{depth:.0f}{arrow}", style), (trend, "cyan")
 
 
 def _depth(result: CheckResult) -> float | None:
@@ -372,7 +374,7 @@ def queue_rows(view: View) -> list[Row]:
                     (name, "bold" if status is not None and status.failing else ""),
                     status_cell(status),
                     # the registry says whether there is a DLQ, not the --only selection
-                    _dlq_cell(view, dlq, worker.dlq is not None),
+                    *_dlq_cells(view, dlq, worker.dlq is not None),
                     (_rate(metrics.retries_per_min if metrics else None), ""),
                     (_rate(metrics.failures_per_min if metrics else None), ""),
                     (_ratio(metrics), ""),
@@ -390,23 +392,32 @@ def queue_rows(view: View) -> list[Row]:
 _KIND_RANK = {"datastore-down": 0, "unreachable-from-dependants": 1, "datastore": 2}
 
 
-def incident_rows(view: View) -> list[Row]:
-    """Incidents, root causes first (datastores down before components failing alone)."""
-    incidents: list[Incident] = sorted(
+def ordered_incidents(view: View) -> list[Incident]:
+    """Incidents, worst first; root causes (datastores down) before components failing alone."""
+    return sorted(
         view.snapshot.incidents,
         key=lambda i: (-i.status.severity, _KIND_RANK.get(i.kind, 3)),
     )
+
+
+def affected_names(incident: Incident) -> list[str]:
+    """What an incident affects besides its cause, in the incident's order."""
+    return [name for name in incident.affected.names if name != incident.cause]
+
+
+def incident_rows(view: View) -> list[Row]:
+    """Incidents, root causes first (datastores down before components failing alone)."""
     rows = []
-    for incident in incidents:
-        names = incident.affected.names
-        affected = ", ".join(a for a in names if a != incident.cause)
+    for incident in ordered_incidents(view):
+        names = affected_names(incident)
+        affected = ", ".join(names)
         rows.append(
             Row(
                 key=f"{incident.kind}:{incident.cause}",
                 cells=(
                     status_cell(incident.status),
                     (incident.cause, "bold"),
-                    (f"{len(names)}: {affected}" if affected else "-", ""),
+                    (f"{len(names)}: {affected}" if names else "-", ""),
                     (formats.clip(incident.summary, 120), ""),
                 ),
                 status=incident.status,
@@ -435,6 +446,7 @@ def event_rows(view: View, memo: RowMemo | None = None) -> list[Row]:
 
 
 def _event_row(key: str, event: Event) -> Row:
+    # the new state as glyph and word (it reads without colour), the old one as its glyph
     before = "new" if event.previous is None else event.previous.glyph
     return Row(
         key=key,

@@ -36,10 +36,55 @@ _HEADER = 1
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """A table column: its title and fixed width (fixed widths spare a re-measure per update)."""
+    """A table column: its title and fixed width (fixed widths spare a re-measure per update).
+
+    ``gives_way``: in a panel too narrow for every column, columns with the highest value go
+    first (0: never); ``flex``: the one column that takes the width left over (the summary or
+    reason), never narrower than ``width``.
+    """
 
     title: str
     width: int
+    gives_way: int = 0
+    flex: bool = False
+
+    def __post_init__(self) -> None:
+        # a title is never cut mid-word: its column is at least as wide as the title
+        if cell_len(self.title) > self.width:
+            raise ValueError(f"column {self.title!r} is narrower than its title")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The columns shown at one width: their indexes and widths."""
+
+    shown: tuple[int, ...]
+    widths: tuple[int, ...]
+
+    @property
+    def width(self) -> int:
+        """Cells the table takes, padding included."""
+        return sum(width + 2 * PADDING for width in self.widths)
+
+
+def fit_columns(columns: Sequence[Column], width: int) -> Layout:
+    """The columns that fit ``width`` cells: those that give way first are dropped until the
+    rest fit; the flex column then takes what is left."""
+    shown = list(range(len(columns)))
+    need = sum(column.width + 2 * PADDING for column in columns)
+    for index in sorted(
+        (i for i, column in enumerate(columns) if column.gives_way),
+        key=lambda i: (-columns[i].gives_way, -i),
+    ):
+        if need <= width:
+            break
+        shown.remove(index)
+        need -= columns[index].width + 2 * PADDING
+    widths = [columns[i].width for i in shown]
+    for position, index in enumerate(shown):
+        if columns[index].flex:
+            widths[position] += max(width - need, 0)
+    return Layout(tuple(shown), tuple(widths))
 
 
 @lru_cache(maxsize=256)
@@ -56,11 +101,13 @@ def _fit(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + "…" if width > 0 else ""
 
 
-def _line(cells: Sequence[Cell], widths: Sequence[int], base: Style, post: Style) -> list[Segment]:
-    """One table line: each cell padded, its text in its style between ``base`` and ``post``."""
+def _line(cells: Sequence[Cell], layout: Layout, base: Style, post: Style) -> list[Segment]:
+    """One table line: each shown cell padded, its text in its style between ``base`` and
+    ``post``."""
     pad = " " * PADDING
     segments: list[Segment] = []
-    for (text, spec), width in zip(cells, widths, strict=True):
+    for index, width in zip(layout.shown, layout.widths, strict=True):
+        text, spec = cells[index]
         fitted = _fit(text, width)
         body = fitted.rstrip(" ")
         segments.append(Segment(pad, base))
@@ -80,7 +127,9 @@ class KeyedTable(ScrollView, can_focus=True):
 
     ALLOW_MAXIMIZE = True
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Select", show=False),
+        Binding(
+            "enter", "select_cursor", "Select", show=False, tooltip="detail of the selected row"
+        ),
         Binding("up", "cursor_up", "Cursor up", show=False),
         Binding("down", "cursor_down", "Cursor down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
@@ -146,7 +195,8 @@ class KeyedTable(ScrollView, can_focus=True):
     def __init__(self, columns: Sequence[Column], *, id: str, title: str) -> None:
         super().__init__(id=id)
         self._columns = tuple(columns)
-        self._widths = tuple(column.width for column in self._columns)
+        self._layout = fit_columns(self._columns, sum(c.width + 2 * PADDING for c in columns))
+        """The columns shown at the current width (all of them until the first resize)."""
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._checks: dict[str, tuple[str, ...]] = {}
         self._order: list[str] = []
@@ -167,7 +217,27 @@ class KeyedTable(ScrollView, can_focus=True):
 
     @property
     def _table_width(self) -> int:
-        return sum(width + 2 * PADDING for width in self._widths)
+        return self._layout.width
+
+    @property
+    def columns_shown(self) -> list[str]:
+        """The titles of the columns shown at the current width (for tests)."""
+        return [self._columns[index].title for index in self._layout.shown]
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit the columns to the new width: the least important give way first."""
+        self._fit_layout()
+
+    def _fit_layout(self) -> None:
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return
+        layout = fit_columns(self._columns, width)
+        if layout != self._layout:
+            self._layout = layout
+            self._strips.clear()
+            self.virtual_size = Size(layout.width, len(self._order) + _HEADER)
+            self.refresh()
 
     @property
     def keys(self) -> list[str]:
@@ -266,7 +336,7 @@ class KeyedTable(ScrollView, can_focus=True):
         if y < _HEADER:
             header = self.get_component_rich_style("keyed-table--header")
             titles = [(column.title, "") for column in self._columns]
-            return self._fit(_line(titles, self._widths, header, Style()), header, scroll_x)
+            return self._fit(_line(titles, self._layout, header, Style()), header, scroll_x)
         index = y - _HEADER + round(self.scroll_y)
         if not 0 <= index < len(self._order):
             return Strip.blank(width, base)
@@ -289,7 +359,7 @@ class KeyedTable(ScrollView, can_focus=True):
         return Strip(Segment.adjust_line_length(segments, width, style=extend), width)
 
     def _plain(self, key: str, base: Style, scroll_x: int) -> Strip:
-        return self._fit(_line(self._cells[key], self._widths, base, Style()), base, scroll_x)
+        return self._fit(_line(self._cells[key], self._layout, base, Style()), base, scroll_x)
 
     def _highlighted(self, key: str, index: int, base: Style, scroll_x: int) -> Strip:
         """The cursor (and hover) row: its colour wins over the cells' (as in DataTable)."""
@@ -299,7 +369,7 @@ class KeyedTable(ScrollView, can_focus=True):
         if index == self._cursor:
             component += self.get_component_rich_style("keyed-table--cursor")
         style = base + component
-        segments = _line(self._cells[key], self._widths, style, Style(color=component.color))
+        segments = _line(self._cells[key], self._layout, style, Style(color=component.color))
         return self._fit(segments, style, scroll_x)
 
     # --- cursor ---------------------------------------------------------------------
