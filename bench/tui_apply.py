@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from textual.pilot import Pilot
 
+from opsdash.figures import HttpFigures
 from opsdash.plan import CheckSpec, build_plan
 from opsdash.registry.model import Registry
 from opsdash.results import CheckResult
@@ -67,7 +68,7 @@ def a_round(specs: Sequence[CheckSpec], index: int, *, flip: bool) -> list[Check
                 summary="503 Service Unavailable" if failing else "200 OK",
                 latency_ms=5.0 + (n + index) % 40,
                 target=spec.target,
-                details={"http_status": 503 if failing else 200},
+                figures=HttpFigures(http_status=503 if failing else 200),
                 error=None,
                 started_at=at,
             )
