@@ -79,6 +79,9 @@ class HttpFigures(Figures):
     body: str | None = field(default=None, metadata=OMIT_NONE)
     """An excerpt of an unrecognised body (capped, whitespace folded)."""
     body_truncated: bool | None = field(default=None, metadata=OMIT_NONE)
+    excerpt: str | None = field(default=None, metadata=OMIT_NONE)
+    """The first lines of the body of an answer that was not ok (any format; control
+    characters removed): what the detail screen shows as the response excerpt."""
     tls_error: str | None = field(default=None, metadata=OMIT_NONE)
     certificate: CertificateFigures | None = field(default=None, metadata=FLAT)
 

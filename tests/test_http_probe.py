@@ -278,3 +278,28 @@ async def test_url_password_never_shown() -> None:
     result = await probe(router, url="http://admin:hunter22@svc.test:8080")
     assert "hunter22" not in result.target
     assert result.summary == "500 Internal Server Error"
+
+
+async def test_a_body_that_was_not_ok_keeps_its_first_lines_as_the_excerpt() -> None:
+    lines = [f"line {n}: \x1b[31mstack frame\x1b[0m" for n in range(30)]
+    result = await probe(answer(httpx.Response(500, text="\n".join(lines))))
+    excerpt = result.details["excerpt"]
+    assert excerpt.splitlines()[0] == "line 0: [31mstack frame[0m"  # no escape reaches a terminal
+    assert len(excerpt.splitlines()) == 8
+    recognised = {"status": "error", "error": {"redis": {"status": "down"}}}
+    failed = await probe(answer(httpx.Response(503, json=recognised)))
+    assert failed.details["format"] and '"redis"' in failed.details["excerpt"]  # recognised too
+    fine = await probe(answer(httpx.Response(200, json={"status": "ok"})))
+    assert "excerpt" not in fine.details  # only a body that was not ok is kept
+
+
+async def test_secret_echoed_in_an_error_body_is_masked_in_the_excerpt() -> None:
+    router = respx.MockRouter(assert_all_called=False)
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, text=f"denied: {request.headers['authorization']}")
+
+    router.get(URL + "/health").mock(side_effect=echo)
+    result = await probe(router, headers={"Authorization": "Bearer s3cret"})
+    assert "s3cret" not in json.dumps(result.details)
+    assert result.details["excerpt"].startswith("denied: ")
