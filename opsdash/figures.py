@@ -79,9 +79,9 @@ class HttpFigures(Figures):
     body: str | None = field(default=None, metadata=OMIT_NONE)
     """An excerpt of an unrecognised body (capped, whitespace folded)."""
     body_truncated: bool | None = field(default=None, metadata=OMIT_NONE)
-    excerpt: str | None = field(default=None, metadata=OMIT_NONE)
-    """The first lines of the body of an answer that was not ok (any format; control
-    characters removed): what the detail screen shows as the response excerpt."""
+    excerpt: tuple[str, ...] | None = field(default=None, metadata=OMIT_NONE)
+    """The first lines of the body of an answer that was not ok (any format), one string a
+    line (so that each stays one escaped line): the detail screen's response excerpt."""
     tls_error: str | None = field(default=None, metadata=OMIT_NONE)
     certificate: CertificateFigures | None = field(default=None, metadata=FLAT)
 

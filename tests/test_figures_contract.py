@@ -58,7 +58,7 @@ SAMPLES: dict[type[Figures], list[Figures]] = {
             dependency_messages={"redis": "ECONNREFUSED"},
             body="<html>oops</html>",
             body_truncated=True,
-            excerpt="<html>oops</html>",
+            excerpt=("<html>", "oops</html>"),
             certificate=CertificateFigures(12.5, AT, "CN=api", "CN=test CA"),
         ),
         HttpFigures(tls_error="certificate expired"),

@@ -19,7 +19,6 @@ Summaries, for an on-call reader: ``200 OK``, ``200 OK: cache degraded``,
 
 from __future__ import annotations
 
-import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -41,7 +40,6 @@ BODY_EXCERPT = 300
 EXCERPT_LINES = 8
 EXCERPT_CHARS = 800
 """What is kept of the body of an answer that was not ok (``details.excerpt``)."""
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """Characters of an unrecognised body kept in ``details.body``."""
 _NAMED_FAILURES = 3
 """Failing dependencies named in a summary before "and N more"."""
@@ -185,13 +183,20 @@ def judge(answer: _Answer, target: HttpTarget) -> Observation:
     return Observation(status, summary, figures)
 
 
-def excerpt_lines(body: bytes) -> str:
-    """The first :data:`EXCERPT_LINES` lines of a body (at most :data:`EXCERPT_CHARS`), as
-    text a terminal may show: control characters (escape sequences) removed."""
+def excerpt_lines(body: bytes) -> tuple[str, ...]:
+    """The first :data:`EXCERPT_LINES` lines of a body, :data:`EXCERPT_CHARS` at most (the
+    harness escapes what a terminal would obey, as in every figure)."""
     text = body[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
-    lines = [_CONTROL.sub("", line.rstrip()) for line in text.splitlines()[:EXCERPT_LINES]]
-    shown = "\n".join(lines).strip("\n")
-    return shown if len(shown) <= EXCERPT_CHARS else shown[: EXCERPT_CHARS - 1] + "…"
+    lines: list[str] = []
+    left = EXCERPT_CHARS
+    for line in text.strip("\r\n").splitlines()[:EXCERPT_LINES]:
+        line = line.rstrip()
+        if len(line) > left:
+            lines.append(line[: max(left - 1, 0)] + "…")
+            break
+        lines.append(line)
+        left -= len(line)
+    return tuple(lines)
 
 
 def _describe_failures(parsed: health_bodies.HealthBody) -> str:

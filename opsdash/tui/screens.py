@@ -38,7 +38,10 @@ def _status_text(status: Status) -> Text:
 
 def _excerpt(details: Mapping[str, Any]) -> str | None:
     """The first lines of the response the probe kept (of a body that was not ok)."""
-    for key in ("excerpt", "body"):
+    lines = details.get("excerpt")
+    if isinstance(lines, list | tuple) and lines:
+        return "\n".join(plain(line) for line in lines[:EXCERPT_LINES])
+    for key in ("body",):
         value = details.get(key)
         if isinstance(value, str) and value.strip():
             lines = plain(value[:EXCERPT_CHARS].replace("\t", "    ")).splitlines()
