@@ -19,6 +19,9 @@ Summaries, for an on-call reader: ``200 OK``, ``200 OK: cache degraded``,
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -39,6 +42,9 @@ from opsdash.transport import parse_url
 BODY_EXCERPT = 300
 EXCERPT_LINES = 8
 EXCERPT_CHARS = 800
+_JSON_CONTROL = re.compile(r"\\u00([01][0-9a-fA-F]|7[fF])")
+"""A control character as JSON writes it: turned back into the character, for the harness
+to escape the one way every face shows it (``\\x1b``)."""
 """What is kept of the body of an answer that was not ok (``details.excerpt``)."""
 """Characters of an unrecognised body kept in ``details.body``."""
 _NAMED_FAILURES = 3
@@ -187,6 +193,14 @@ def excerpt_lines(body: bytes) -> tuple[str, ...]:
     """The first :data:`EXCERPT_LINES` lines of a body, :data:`EXCERPT_CHARS` at most (the
     harness escapes what a terminal would obey, as in every figure)."""
     text = body[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+    if text.lstrip().startswith(("{", "[")):
+        # a JSON body, indented: its first lines then say something, and a character the
+        # server escaped (\u001b) is shown as what it is, escaped by the harness like any other
+        with contextlib.suppress(ValueError, RecursionError):
+            text = _JSON_CONTROL.sub(
+                lambda m: chr(int(m.group(1), 16)),
+                json.dumps(json.loads(body), indent=2, ensure_ascii=False),
+            )
     lines: list[str] = []
     left = EXCERPT_CHARS
     for line in text.strip("\r\n").splitlines()[:EXCERPT_LINES]:
