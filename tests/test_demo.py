@@ -5,6 +5,7 @@ story, the stand-in Redis going down and up, worker metrics and DLQ depths, and
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import httpx
@@ -277,7 +278,9 @@ async def test_postgres_near_saturation_then_missing_an_index(
     await platform.sync()
     storm = await _round_of(platform, "postgres")
     assert storm["postgres"].status is Status.WARN, storm["postgres"]
-    assert "15/17 connections" in storm["postgres"].summary
+    # 12 leaked, the demo's own control connection and one or two of opsdash's pool
+    used = re.search(r"(\d+)/17 connections", storm["postgres"].summary)
+    assert used is not None and 14 <= int(used.group(1)) <= 16, storm["postgres"].summary
 
     clock.now = start + 50  # the rollback dropped one of migration 019's indexes
     await platform.sync()
