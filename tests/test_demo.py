@@ -179,7 +179,7 @@ def test_demo_check_smoke_json_during_the_outage() -> None:
 
     result = CliRunner().invoke(demo, ["--check", "--json", "--at", "25"])
     assert result.exit_code == 2, result.output
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)  # the document alone on stdout (notes go to stderr)
     assert document["status"] == "crit"
     redis_incident = document["incidents"][0]
     assert redis_incident["cause"] == "redis"
