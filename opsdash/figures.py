@@ -544,8 +544,8 @@ def any_string(figures: Figures, test: Callable[[str], bool]) -> bool:
 def _any(value: Any, test: Callable[[str], bool]) -> bool:
     if isinstance(value, str):
         return test(value)
-    if isinstance(value, Status):
-        return False
+    if value is None or isinstance(value, Status | int | float | datetime):
+        return False  # the common leaves first: this runs on every result (serve: per probe)
     if isinstance(value, tuple):
         return any(_any(item, test) for item in value)
     if isinstance(value, Mapping):
@@ -553,8 +553,14 @@ def _any(value: Any, test: Callable[[str], bool]) -> bool:
             (isinstance(key, str) and test(key)) or _any(item, test) for key, item in value.items()
         )
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return any(_any(getattr(value, f.name), test) for f in dataclasses.fields(value))
+        return any(_any(getattr(value, name), test) for name in _field_names(type(value)))
     return False
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names (``dataclasses.fields`` rebuilds its tuple on every call)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def map_strings(figures: Figures, change: Callable[[str], str]) -> Figures:
