@@ -1,8 +1,9 @@
 """The ``opsdash`` command line.
 
 ``opsdash`` alone opens the dashboard (``ui``); ``check``, ``validate``, ``schema``, ``demo``,
-``alert``, ``silence``, ``history`` and ``serve`` are the other faces. Exit codes follow the
-Nagios convention for every command (``opsdash.status.ExitCode``), usage errors included (3).
+``alert``, ``silence``, ``history``, ``heartbeat`` and ``serve`` are the other faces. Exit
+codes follow the Nagios convention for every command (``opsdash.status.ExitCode``), usage
+errors included (3).
 
 Start-up time matters for cron and CI: this module imports only click; each command imports
 what it needs when it runs, and nothing on the ``check`` path imports textual.
@@ -118,8 +119,11 @@ def check(
             sources, token=read_token(token_file), only=only, output_format=output_format,
             wait=wait_s, quiet=quiet,
         )  # fmt: skip
-    registry = load(registry_path, env_name, as_json=as_json)
-    specs = selected_specs(registry, only=only, tags=tags, timeout=timeout_s, as_json=as_json)
+    as_nagios = output_format == "nagios"
+    registry = load(registry_path, env_name, as_json=as_json, as_nagios=as_nagios)
+    specs = selected_specs(
+        registry, only=only, tags=tags, timeout=timeout_s, as_json=as_json, as_nagios=as_nagios
+    )
     # The registry and the plan live as long as the process: out of the collector's sight.
     gc.freeze()
 
@@ -133,6 +137,7 @@ def check(
             wait=wait_s,
             concurrency=concurrency or registry.defaults.concurrency,
             progress=echo_err,
+            state_path=state_path,
         )
     )
 
@@ -200,8 +205,9 @@ def _register_commands() -> None:
     # Each face's commands live beside it; their modules import only click at the top.
     from opsdash.commands.alerting import alert, history, serve, silence
     from opsdash.commands.demo import demo
+    from opsdash.commands.heartbeat import heartbeat
 
-    for command in (alert, silence, history, serve, demo):
+    for command in (alert, silence, history, serve, demo, heartbeat):
         cli.add_command(command)
 
 

@@ -19,8 +19,10 @@ import asyncio
 import contextlib
 import signal
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -43,6 +45,8 @@ from opsdash.state import PlatformState, components
 
 MAX_REQUEST_HEAD = 16 * 1024
 REQUEST_DEADLINE = 10.0
+MAX_POST_BODY = 4096
+"""Bytes of a POST body read (and ignored); more is refused."""
 RENDER_EVERY = 1.0
 """Seconds between two renderings of ``/metrics`` while results keep arriving."""
 
@@ -175,9 +179,13 @@ class Exporter:
         *,
         concurrency: int | None = None,
         token: str | None = None,
+        state_path: Path | None = None,
     ) -> None:
         self.live = LiveState(registry, specs)
         self.api = Api(self.live.state, token=token)
+        self.registry = registry
+        self.state_path = state_path
+        """Where ``POST /heartbeat/ID`` records beats; ``None``: the route is off."""
         self.metrics = CollectorRegistry(auto_describe=False)
         self.metrics.register(FamiliesCollector(self.live.families))
         self.scheduler = Scheduler(
@@ -259,7 +267,11 @@ class Exporter:
         if path.startswith("/api/"):
             return self.api.respond(method, path, headers or {})
         if method not in ("GET", "HEAD"):
-            return Response("405 Method Not Allowed", "text/plain", b"only GET and HEAD\n")
+            return Response(
+                "405 Method Not Allowed",
+                "text/plain",
+                b"only GET and HEAD (and POST /heartbeat/ID)\n",
+            )
         if path == "/metrics":
             return Response("200 OK", CONTENT_TYPE_LATEST, self.exposition())
         if path == "/healthz":
@@ -269,6 +281,27 @@ class Exporter:
             return Response("200 OK", "text/plain", body)
         return Response("404 Not Found", "text/plain", b"not found\n")
 
+    async def _post(
+        self, target: str, head: bytes, reader: asyncio.StreamReader
+    ) -> Response | None:
+        """``POST /heartbeat/ID``: a job reports in (:mod:`opsdash.heartbeats`); any other
+        POST gets what :meth:`respond` says of it (405)."""
+        path, _, query = target.partition("?")
+        headers = request_headers(head)
+        if not path.startswith("/heartbeat/") or self.state_path is None:
+            return self.respond("POST", path, headers)
+        length = headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_POST_BODY:
+            return Response("413 Content Too Large", "text/plain", b"the body is too large\n")
+        await reader.readexactly(int(length))  # ignored: status and message are in the query
+        return await heartbeat_response(
+            self.registry,
+            self.state_path,
+            name=urllib.parse.unquote(path.removeprefix("/heartbeat/")),
+            query=urllib.parse.parse_qs(query),
+            authorization=headers.get("authorization"),
+        )
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
@@ -277,7 +310,10 @@ class Exporter:
             async with asyncio.timeout(REQUEST_DEADLINE):
                 head = await reader.readuntil(b"\r\n\r\n")
                 method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-                response = self.respond(method, target.split("?", 1)[0], request_headers(head))
+                if method == "POST":
+                    response: Response | None = await self._post(target, head, reader)
+                else:
+                    response = self.respond(method, target.split("?", 1)[0], request_headers(head))
                 if response is not None:
                     body = b"" if method == "HEAD" else response.body
                     extra = "".join(f"{name}: {value}\r\n" for name, value in response.headers)
@@ -310,6 +346,42 @@ class Exporter:
                 await writer.wait_closed()
 
 
+async def heartbeat_response(
+    registry: Registry,
+    state_path: Path,
+    *,
+    name: str,
+    query: dict[str, list[str]],
+    authorization: str | None,
+) -> Response:
+    """Record a heartbeat for ``name`` if the token matches; the answer to send."""
+    from opsdash.alertstate.store import StateFileError
+    from opsdash.heartbeats import HeartbeatError, find, record, reported_status, token_matches
+
+    def plain(status: str, text: str) -> Response:
+        return Response(status, "text/plain; charset=utf-8", (text + "\n").encode())
+
+    try:
+        definition = find(registry, name)
+    except HeartbeatError:
+        return plain("404 Not Found", "no such heartbeat check")
+    if not token_matches(definition, authorization):
+        # Same answer for a missing, wrong or unconfigured token: nothing to probe for.
+        return plain("403 Forbidden", "a valid heartbeat token is required")
+    try:
+        status = reported_status(query.get("status", [""])[-1])
+    except HeartbeatError as exc:
+        return plain("400 Bad Request", str(exc))
+    message = query.get("message", [""])[-1]
+    try:
+        beat = await asyncio.to_thread(
+            record, state_path, definition, status=status, message=message, source="http"
+        )
+    except StateFileError:
+        return plain("503 Service Unavailable", "the alerting state cannot be written")
+    return plain("200 OK", f"recorded a heartbeat for {beat.check_id} ({beat.status})")
+
+
 async def serve(
     registry: Registry,
     specs: Sequence[CheckSpec],
@@ -319,12 +391,16 @@ async def serve(
     stop: asyncio.Event,
     announce: Callable[[str], None] = print,
     token: str | None = None,
+    state_path: Path | None = None,
 ) -> None:
-    """Run the exporter until ``stop`` is set."""
+    """Run the exporter until ``stop`` is set (``state_path``: the alerting state heartbeat
+    checks read and ``POST /heartbeat/ID`` writes)."""
     concurrency = registry.defaults.concurrency
     keepalive = pool_for(len(specs), concurrency=concurrency)
-    async with Resources(concurrency=concurrency, keepalive=keepalive) as resources:
-        exporter = Exporter(registry, specs, resources, token=token)
+    async with Resources(
+        concurrency=concurrency, keepalive=keepalive, state_path=state_path
+    ) as resources:
+        exporter = Exporter(registry, specs, resources, token=token, state_path=state_path)
         bound = await exporter.start(host, port)
         announce(f"opsdash serve: {len(specs)} checks; metrics on http://{host}:{bound}/metrics")
         try:
@@ -342,6 +418,7 @@ def serve_forever(
     port: int,
     announce: Callable[[str], None] = print,
     token: str | None = None,
+    state_path: Path | None = None,
 ) -> None:
     """Run the exporter until SIGTERM or SIGINT, then shut down cleanly."""
 
@@ -351,7 +428,14 @@ def serve_forever(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await serve(
-            registry, specs, host=host, port=port, stop=stop, announce=announce, token=token
+            registry,
+            specs,
+            host=host,
+            port=port,
+            stop=stop,
+            announce=announce,
+            token=token,
+            state_path=state_path,
         )
 
     run_async(main())

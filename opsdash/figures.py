@@ -303,6 +303,100 @@ class WorkerFigures(Figures):
         return self.ratio_basis is not None and self.missing is None
 
 
+# --- custom checks (``checks:`` on any component) -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PerfDatum:
+    """One performance figure a Nagios plugin printed after ``|``:
+    ``'label'=value[unit];[warn];[crit];[min];[max]``. ``warn`` and ``crit`` are Nagios range
+    strings (``10``, ``10:``, ``~:10``, ``@10:20``) as the plugin wrote them."""
+
+    label: str
+    value: float | None
+    """``None`` when the plugin printed ``U`` (the value could not be determined)."""
+    unit: str = ""
+    warn: str | None = None
+    crit: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFigures(Figures):
+    """A Nagios plugin's run (``kind: plugin``): exit code, perfdata, long output."""
+
+    schema_name: ClassVar[str] = "plugin"
+    plugin: str
+    exit_code: int | None
+    perfdata: tuple[PerfDatum, ...] = ()
+    long_output: tuple[str, ...] = ()
+    """The lines after the first (perfdata removed): kept for the detail screen."""
+    stderr: tuple[str, ...] = ()
+    """What it wrote on stderr (capped), line by line."""
+
+
+@dataclass(frozen=True, slots=True)
+class TcpFigures(Figures):
+    """A TCP connect (``kind: tcp``), and what came back after ``send``."""
+
+    schema_name: ClassVar[str] = "tcp"
+    connect_ms: float
+    answer: str | None = None
+    """An excerpt of what was read while waiting for ``expect``."""
+
+
+@dataclass(frozen=True, slots=True)
+class DnsFigures(Figures):
+    """A DNS lookup (``kind: dns``): what was asked, of whom, and what came back."""
+
+    schema_name: ClassVar[str] = "dns"
+    record_type: str
+    answers: tuple[str, ...]
+    server: str | None = None
+    """The name server asked; ``None`` for the system resolver."""
+    missing: tuple[str, ...] = ()
+    """Expected answers that were not in the reply."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFigures(Figures):
+    """The certificate a TLS endpoint presented (``kind: tls``; same keys as an HTTPS
+    check's), or why the handshake failed."""
+
+    schema_name: ClassVar[str] = "tls"
+    certificate: CertificateFigures | None = field(default=None, metadata=FLAT)
+    tls_version: str | None = field(default=None, metadata=OMIT_NONE)
+    tls_error: str | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpExpectFigures(Figures):
+    """An HTTP answer judged by a custom check's ``expect:`` conditions."""
+
+    schema_name: ClassVar[str] = "http_expect"
+    http_status: int
+    failed: tuple[str, ...] = ()
+    """Each failed condition in words: ``$.status is DOWN, expected UP``."""
+    body: str | None = None
+    """An excerpt of the body, when a body or JSON condition failed."""
+    body_truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatFigures(Figures):
+    """The last heartbeat a job sent (``kind: heartbeat``), and how old it may be."""
+
+    schema_name: ClassVar[str] = "heartbeat"
+    max_age_s: float
+    last_beat_at: datetime | None = None
+    age_s: float | None = None
+    reported_status: Status | None = None
+    message: str | None = None
+    source: str | None = None
+    """Where the beat came from: ``cli`` (opsdash heartbeat) or ``http`` (POST /heartbeat)."""
+
+
 FIGURE_TYPES: tuple[type[Figures], ...] = (
     HttpFigures,
     PostgresFigures,
@@ -312,6 +406,12 @@ FIGURE_TYPES: tuple[type[Figures], ...] = (
     MongoFigures,
     DlqFigures,
     WorkerFigures,
+    PluginFigures,
+    TcpFigures,
+    DnsFigures,
+    TlsFigures,
+    HttpExpectFigures,
+    HeartbeatFigures,
 )
 """Every kind of figures (the contract test builds one of each)."""
 

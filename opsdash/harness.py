@@ -49,7 +49,7 @@ async def run_probe(spec: CheckSpec, resources: Resources) -> CheckResult:
             component=spec.component,
             check=spec.check,
             kind=spec.kind,
-            status=Status.UNKNOWN if error.type is ErrorType.CONFIG else Status.CRIT,
+            status=Status.UNKNOWN if error.type is ErrorType.CONFIG else spec.failure_status,
             summary=message,
             latency_ms=round(latency_ms, 1),
             target=spec.target,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from opsdash.probe_plan import ComponentType, Derive, Planned, Planner, ProbeCall
 from opsdash.redact import Redactor, header_secrets, url_secrets
 from opsdash.registry.model import CheckOptions, LatencyThresholds, Registry
+from opsdash.status import Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,8 @@ class CheckSpec:
     depends_on: tuple[str, ...] = ()
     redact: Redactor = field(default_factory=Redactor, repr=False, compare=False)
     derive: Derive | None = field(default=None, repr=False, compare=False)
+    failure_status: Status = Status.CRIT
+    """The status of a run that got no answer to judge (unknown for Nagios plugins)."""
 
 
 def _http() -> Planner:
@@ -74,6 +77,12 @@ def _worker_metrics() -> Planner:
     return worker_metrics.plan
 
 
+def _custom() -> Planner:
+    from opsdash.probes import custom
+
+    return custom.plan
+
+
 PLANNERS: dict[str, Callable[[], Planner]] = {
     "http": _http,
     "postgres": _postgres,
@@ -81,15 +90,16 @@ PLANNERS: dict[str, Callable[[], Planner]] = {
     "mongo": _mongo,
     "dlq": _dlq,
     "worker_metrics": _worker_metrics,
+    "custom": _custom,
 }
 """Probe kind -> its planner (see :data:`opsdash.probe_plan.Planner`). Each entry imports its
 probe module on first use, so that a registry without, say, MongoDB never loads pymongo. A new
 probe kind adds its module's ``plan`` here and its name to :data:`COMPONENT_PLANNERS`."""
 
 COMPONENT_PLANNERS: dict[ComponentType, tuple[str, ...]] = {
-    "datastore": (),  # a datastore is first planned by the planner named after its ``kind``
-    "service": ("http",),
-    "worker": ("dlq", "worker_metrics"),
+    "datastore": ("custom",),  # first planned by the planner named after its ``kind``
+    "service": ("http", "custom"),
+    "worker": ("dlq", "worker_metrics", "custom"),
 }
 """The planners every entry of a component type goes through, in the order its checks are
 listed."""
@@ -112,7 +122,8 @@ def _entry_checks(
 
 
 def entry_secrets(entry: object, seen: dict[int, list[str]] | None = None) -> list[str]:
-    """Every secret an entry holds: URL/DSN passwords, header values, RabbitMQ passwords.
+    """Every secret an entry holds: URL/DSN passwords, header values, RabbitMQ passwords,
+    heartbeat tokens and the values of a plugin's ``env``.
 
     ``seen`` (kept across the entries of one plan) remembers what nested models gave: the
     registry's defaults (thresholds...) are shared by every entry and walked once."""
@@ -139,9 +150,13 @@ def entry_secrets(entry: object, seen: dict[int, list[str]] | None = None) -> li
             headers = getattr(value, "headers", None)
             if isinstance(headers, dict):
                 secrets += header_secrets(headers)
-            password = getattr(value, "password", None)
-            if isinstance(password, str) and password:
-                secrets.append(password)
+            for secret_field in ("password", "token"):
+                secret = getattr(value, secret_field, None)
+                if isinstance(secret, str) and secret:
+                    secrets.append(secret)
+            env = getattr(value, "env", None)  # a plugin's environment: where its secrets go
+            if isinstance(env, dict):
+                secrets += (item for item in env.values() if isinstance(item, str))
             stack += (getattr(value, key) for key in fields)
         elif isinstance(value, dict):
             stack += value.values()
@@ -180,16 +195,22 @@ def build_plan(registry: Registry, *, timeout: float | None = None) -> list[Chec
                     kind=item.kind,
                     target=item.target,  # planners mask URL passwords by position
                     probe=item.probe,
-                    timeout=timeout or entry.timeout or defaults.timeout,
-                    interval=entry.interval or defaults.interval,
-                    latency=(entry.latency or defaults.latency) if item.judge_latency else None,
-                    tags=entry.tags,
+                    timeout=timeout or item.timeout or entry.timeout or defaults.timeout,
+                    interval=item.interval or entry.interval or defaults.interval,
+                    latency=item.latency
+                    or ((entry.latency or defaults.latency) if item.judge_latency else None),
+                    tags=_merged(entry.tags, item.tags),
                     depends_on=depends_on,
                     redact=redactor,
                     derive=item.derive,
+                    failure_status=item.failure_status,
                 )
             )
     return specs
+
+
+def _merged(tags: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    return tags if not extra else tuple(dict.fromkeys((*tags, *extra)))
 
 
 def select(

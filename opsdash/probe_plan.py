@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from opsdash.results import CheckResult, Observation
+from opsdash.status import Status
 
 if TYPE_CHECKING:
-    from opsdash.registry.model import Registry
+    from opsdash.registry.model import LatencyThresholds, Registry
     from opsdash.resources import Resources
 
 ProbeCall = Callable[["Resources"], Awaitable[Observation]]
@@ -36,6 +37,15 @@ class Planned:
     """Whether the registry's latency thresholds apply (not to a queue count, say)."""
     derive: Derive | None = None
     """For checks whose verdict needs history (DLQ growth, retry rates)."""
+    timeout: float | None = None
+    interval: float | None = None
+    latency: LatencyThresholds | None = None
+    """The check's own settings (custom checks), over its entry's and the defaults."""
+    tags: tuple[str, ...] = ()
+    """Tags of this check, added to its entry's."""
+    failure_status: Status = Status.CRIT
+    """The status of a run that got no answer to judge (timeout, refused...): crit, or
+    unknown for a Nagios plugin (the convention: a plugin that cannot run cannot decide)."""
 
 
 Planner = Callable[[str, Any, "Registry"], Iterable[Planned]]

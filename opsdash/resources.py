@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
@@ -107,11 +108,15 @@ class Resources:
         concurrency: int = 64,
         http_transport: Wire | httpx.AsyncBaseTransport | None = None,
         keepalive: int | None = None,
+        state_path: Path | None = None,
     ) -> None:
         self._concurrency = concurrency
         self._keepalive = keepalive
         self._http_transport = None if http_transport is None else as_wire(http_transport)
         self._clients: dict[bool, HttpClient] = {}
+        self.state_path = state_path
+        """The alerting state file a command was given (``--state``): heartbeat checks read
+        their beats from it; ``None`` for the default."""
         self._memo: dict[Hashable, object] = {}
         self._shared: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}

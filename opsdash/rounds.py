@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 from opsdash.engine import run_round
 from opsdash.plan import CheckSpec
@@ -33,12 +34,13 @@ async def one_round(
     concurrency: int,
     resources: Resources | None = None,
     earlier: Iterable[CheckResult] = (),
+    state_path: Path | None = None,
 ) -> Snapshot:
     """Run every spec once and judge the results; ``earlier`` results (the previous run's, kept
     by ``opsdash alert`` across cron runs) feed the derive steps. Opens its own resources
-    unless given some."""
+    unless given some (``state_path``: the alerting state heartbeat checks read)."""
     if resources is None:
-        async with Resources(concurrency=concurrency) as own:
+        async with Resources(concurrency=concurrency, state_path=state_path) as own:
             return await one_round(
                 registry, specs, concurrency=concurrency, resources=own, earlier=earlier
             )
@@ -60,6 +62,7 @@ async def check_rounds(
     wait: float | None,
     concurrency: int,
     progress: Progress | None = None,
+    state_path: Path | None = None,
 ) -> Snapshot:
     """One round, or rounds until all is ok or ``wait`` runs out; the last round's snapshot.
     While waiting, ``progress`` hears what each round left failing."""
@@ -67,7 +70,9 @@ async def check_rounds(
     say = progress or (lambda _message: None)
     # Rounds after the first (--wait) reuse the first one's connections.
     keepalive = None if wait is None else pool_for(len(specs), concurrency=concurrency)
-    async with Resources(concurrency=concurrency, keepalive=keepalive) as resources:
+    async with Resources(
+        concurrency=concurrency, keepalive=keepalive, state_path=state_path
+    ) as resources:
         attempt = 0
         while True:
             attempt += 1

@@ -21,11 +21,16 @@ from opsdash.figures import (
     BullmqFigures,
     CertificateFigures,
     DlqFigures,
+    DnsFigures,
     Figures,
+    HeartbeatFigures,
+    HttpExpectFigures,
     HttpFigures,
     IndexEntry,
     MongoFigures,
     MongoMember,
+    PerfDatum,
+    PluginFigures,
     PostgresFigures,
     PostgresIndexFigures,
     RabbitmqFigures,
@@ -33,6 +38,8 @@ from opsdash.figures import (
     ReplicaLink,
     SqlValueFigures,
     StreamGroup,
+    TcpFigures,
+    TlsFigures,
     WorkerFigures,
     details_json,
     figures_from_json,
@@ -153,6 +160,33 @@ SAMPLES: dict[type[Figures], list[Figures]] = {
         WorkerFigures(
             "redis-hash", None, "none (by design)", 1_769_335_200.0, missing=("retries",)
         ),
+    ],
+    PluginFigures: [
+        PluginFigures(
+            "/usr/lib/nagios/plugins/check_disk",
+            1,
+            (PerfDatum("/", 2.5e10, "B", "2e10", "2.5e10", 0.0, 2.7e10), PerfDatum("load", None)),
+            ("line one", "line two"),
+            ("warning: deprecated option",),
+        ),
+        PluginFigures("/x/check_x", None),
+    ],
+    TcpFigures: [TcpFigures(0.4, "+PONG"), TcpFigures(1.2)],
+    DnsFigures: [
+        DnsFigures("A", ("10.0.0.5",), "127.0.0.1:53", ("10.0.0.9",)),
+        DnsFigures("CNAME", ()),
+    ],
+    TlsFigures: [
+        TlsFigures(CertificateFigures(12.5, AT, "CN=api", "CN=test CA"), "TLSv1.3"),
+        TlsFigures(tls_error="unknown issuer"),
+    ],
+    HttpExpectFigures: [
+        HttpExpectFigures(503, ("$.status is DOWN, expected UP",), "{}", True),
+        HttpExpectFigures(200),
+    ],
+    HeartbeatFigures: [
+        HeartbeatFigures(93600.0, AT, 120.0, Status.WARN, "3 rows skipped", "cli"),
+        HeartbeatFigures(93600.0),
     ],
 }
 

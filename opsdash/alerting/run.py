@@ -230,6 +230,7 @@ async def alert_run(
                 err=err,
                 clock=clock,
                 resources=resources,
+                state_path=state_path,
             )
     finally:
         lock.release()
@@ -276,6 +277,7 @@ async def _run(
     err: Echo,
     clock: Callable[[], float],
     resources: Resources | None,
+    state_path: Path | None = None,
 ) -> RunOutcome:
     states, groups, silences = read
     previous = {
@@ -291,6 +293,7 @@ async def _run(
         concurrency=concurrency,
         resources=resources,
         earlier=[previous[s.id] for s in specs if s.id in previous],
+        state_path=state_path,  # heartbeat checks read their beats from it
     )
     now = clock()
     decision = decide(

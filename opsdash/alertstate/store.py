@@ -29,6 +29,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from opsdash.beats import TABLE as HEARTBEATS_TABLE
+from opsdash.beats import Heartbeat, select_heartbeat
+from opsdash.beats import default_state_path as default_state_path  # where it always was
 from opsdash.status import Status
 
 APPLICATION_ID = 0x6F707364
@@ -93,12 +96,6 @@ CREATE TABLE silences (
 
 class StateFileError(Exception):
     """The state file cannot be used (and was not touched): unreadable, locked, or corrupt."""
-
-
-def default_state_path() -> Path:
-    """``$XDG_STATE_HOME/opsdash/state.db``, else ``~/.local/state/opsdash/state.db``."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "opsdash" / "state.db"
 
 
 # --- rows ---------------------------------------------------------------------------------
@@ -239,6 +236,7 @@ def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
 def _initialise(connection: sqlite3.Connection) -> None:
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
+        connection.execute(HEARTBEATS_TABLE)
         return
     if version != 0:
         raise sqlite3.DatabaseError(f"unsupported state schema version {version}")
@@ -249,6 +247,7 @@ def _initialise(connection: sqlite3.Connection) -> None:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     connection.execute(statement)
+            connection.execute(HEARTBEATS_TABLE)
             connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         connection.execute("COMMIT")
@@ -523,6 +522,19 @@ class Store:
             "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
             (error, item_id),
         )
+
+    # heartbeats
+
+    def record_heartbeat(self, beat: Heartbeat) -> None:
+        """Keep ``beat`` as its check's last one (one atomic statement)."""
+        self.connection.execute(
+            "INSERT OR REPLACE INTO heartbeats VALUES (?, ?, ?, ?, ?)",
+            (beat.check_id, beat.at, beat.status.value, beat.message, beat.source),
+        )
+
+    def heartbeat(self, check_id: str) -> Heartbeat | None:
+        """The last beat of ``check_id``; ``None`` before the first."""
+        return select_heartbeat(self.connection, check_id)
 
     # silences
 

@@ -207,6 +207,7 @@ def history(check_id: str | None, window: str, as_json: bool, state_path: Path |
 )
 @click.option("--shard", metavar="I/N", help="Run only shard I of N (1-based) of the checks.")
 @token_file_option
+@state_option
 def serve(
     registry_path: Path,
     env_name: str | None,
@@ -215,6 +216,7 @@ def serve(
     listen: str,
     shard: str | None,
     token_file: Path | None,
+    state_path: Path | None,
 ) -> None:
     """A Prometheus exporter: run the checks on their intervals and serve /metrics.
 
@@ -224,6 +226,9 @@ def serve(
 
     --shard I/N splits a large registry across N exporters by a stable hash of the check id;
     give each exporter its own I. Stops cleanly on SIGTERM or Ctrl-C.
+
+    POST /heartbeat/ID (Authorization: Bearer TOKEN, the check's heartbeat token; optional
+    ?status=warn|crit&message=TEXT) records a heartbeat in the alerting state (--state).
     """
     from opsdash.commands.common import load, selected_specs
     from opsdash.exporter import parse_listen, parse_shard, serve_forever, shard_specs
@@ -244,7 +249,15 @@ def serve(
         if not specs:
             _err(f"opsdash serve: shard {shard} holds no check")
     try:
-        serve_forever(registry, specs, host=host, port=port, announce=_err, token=token)
+        serve_forever(
+            registry,
+            specs,
+            host=host,
+            port=port,
+            announce=_err,
+            token=token,
+            state_path=_state(state_path),
+        )
     except OSError as exc:
         _err(f"opsdash serve: cannot listen on {listen}: {exc.strerror or exc}")
         sys.exit(ExitCode.UNKNOWN)

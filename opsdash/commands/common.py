@@ -53,9 +53,21 @@ def fail_json(message: str, *, platform: str | None = None) -> NoReturn:
     sys.exit(ExitCode.UNKNOWN)
 
 
-def load(registry_path: Path, env_name: str | None, *, as_json: bool = False) -> Registry:
+def fail_nagios(message: str) -> NoReturn:
+    """Print a Nagios plugin's UNKNOWN answer on stdout (its first line the first line of
+    ``message``, the rest long output), and exit 3: a monitoring system reads stdout only."""
+    from opsdash.render.nagios import unknown_output
+
+    click.echo(unknown_output(message), nl=False)
+    sys.exit(ExitCode.UNKNOWN)
+
+
+def load(
+    registry_path: Path, env_name: str | None, *, as_json: bool = False, as_nagios: bool = False
+) -> Registry:
     """The validated registry, or exit 3 with every problem listed: on stderr, or with
-    ``as_json`` as the one opsdash.check/v1 document stdout promises."""
+    ``as_json`` as the one opsdash.check/v1 document stdout promises (``as_nagios``: as a
+    plugin's UNKNOWN output)."""
     from opsdash.registry import RegistryError, load_registry
 
     try:
@@ -63,6 +75,8 @@ def load(registry_path: Path, env_name: str | None, *, as_json: bool = False) ->
     except RegistryError as exc:
         if as_json:
             fail_json(str(exc))
+        if as_nagios:
+            fail_nagios(f"invalid configuration\n{exc}")
         fail_config(f"opsdash: invalid configuration\n{exc}")
 
 
@@ -73,6 +87,7 @@ def selected_specs(
     tags: Sequence[str] = (),
     timeout: float | None = None,
     as_json: bool = False,
+    as_nagios: bool = False,
 ) -> list[CheckSpec]:
     """The checks the options select, or exit 3 when they select none (with ``as_json``, as
     the one document stdout promises)."""
@@ -83,12 +98,15 @@ def selected_specs(
         message = "opsdash: no check matches the selection (--only/--tag)"
         if as_json:
             fail_json(message, platform=registry.platform)
+        if as_nagios:
+            fail_nagios(message.removeprefix("opsdash: "))
         fail_config(message)
     return specs
 
 
 def emit_snapshot(snapshot: Snapshot, output_format: str, *, quiet: bool = False) -> None:
-    """Print a snapshot on stdout in ``output_format`` (text, json, junit, prometheus);
+    """Print a snapshot on stdout in ``output_format`` (text, json, junit, prometheus,
+    nagios);
     ``quiet`` leaves the ok checks out of the text."""
     if output_format == "json":
         from opsdash.render.json import check_document, dumps
@@ -99,6 +117,11 @@ def emit_snapshot(snapshot: Snapshot, output_format: str, *, quiet: bool = False
         from opsdash.render.junit import render_junit
 
         click.echo(render_junit(snapshot), nl=False)
+        return
+    if output_format == "nagios":
+        from opsdash.render.nagios import render_nagios
+
+        click.echo(render_nagios(snapshot), nl=False)
         return
     if output_format == "prometheus":
         from opsdash.render.prometheus import render_prometheus

@@ -55,7 +55,7 @@ state_option = click.option(
 )
 
 
-OUTPUT_FORMATS = ("text", "json", "junit", "prometheus")
+OUTPUT_FORMATS = ("text", "json", "junit", "prometheus", "nagios")
 
 
 def output_options(command: F) -> F:

@@ -100,12 +100,13 @@ async def probe_http(resources: Resources, target: HttpTarget) -> Observation:
     return await parse_off_loop(len(answer.body), judge, answer, target)
 
 
-async def _fetch(resources: Resources, target: HttpTarget) -> _Answer:
+async def get(resources: Resources, target: HttpTarget) -> Answer:
     """GET ``target`` through the one HTTP client (redirects followed there, their bodies
-    unread; the body capped on its decoded size)."""
+    unread; the body capped on its decoded size), failures worded for a summary: for this
+    probe and for the custom HTTP checks, which judge the answer by their own conditions."""
     client = resources.http(verify=target.verify)
     try:
-        answer = await client.get(target.url, headers=target.headers, max_body=target.max_body)
+        return await client.get(target.url, headers=target.headers, max_body=target.max_body)
     except RedirectError as exc:
         raise ProbeFailure(ErrorType.PROTOCOL, str(exc)) from None
     except Exception as exc:  # the transport's errors (or an injected one's), TLS among them
@@ -113,6 +114,11 @@ async def _fetch(resources: Resources, target: HttpTarget) -> _Answer:
         if ssl_error is not None:
             raise await _tls_failure(target.url, ssl_error) from exc
         raise
+
+
+async def _fetch(resources: Resources, target: HttpTarget) -> _Answer:
+    """The answer to ``target``, as this probe judges it."""
+    answer = await get(resources, target)
     return _Answer(
         status_code=answer.status_code,
         reason=answer.reason,
@@ -157,7 +163,7 @@ def judge(answer: _Answer, target: HttpTarget) -> Observation:
         format=parsed.format if parsed is not None else None,
         dependencies={n: d.status for n, d in dependencies.items()} or None,
         dependency_messages=messages or None,
-        body=_excerpt(answer.body) if parsed is None and answer.body else None,
+        body=excerpt(answer.body) if parsed is None and answer.body else None,
         body_truncated=True if answer.truncated else None,
         certificate=answer.certificate.figures() if answer.certificate is not None else None,
     )
@@ -223,6 +229,6 @@ def _describe_failures(parsed: health_bodies.HealthBody) -> str:
     return ", ".join(named)
 
 
-def _excerpt(body: bytes) -> str:
+def excerpt(body: bytes) -> str:
     text = " ".join(body.decode("utf-8", errors="replace").split())
     return text if len(text) <= BODY_EXCERPT else text[: BODY_EXCERPT - 1] + "…"

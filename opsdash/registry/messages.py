@@ -16,13 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Discriminator, Tag
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from opsdash.registry.model import Loc, Registry
 
 _MAX_FOUND = 80
+_TAGGED = "<tag>"
+"""The discriminator of a union whose members are chosen by a function and carry a ``Tag``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ def _strip(tp: Any) -> tuple[Any, str | None]:
             for item in metadata:
                 if isinstance(item, FieldInfo) and isinstance(item.discriminator, str):
                     discriminator = item.discriminator
+                elif isinstance(item, Discriminator):
+                    discriminator = _TAGGED  # members carry a Tag; pydantic's loc names it
             tp = base
             continue
         members = _union_members(tp)
@@ -74,6 +78,13 @@ def _tags(member: Any, discriminator: str) -> tuple[Any, ...]:
     return get_args(field.annotation) if field is not None else ()
 
 
+def _tag_of(member: Any) -> str | None:
+    """The ``Tag`` of a member of a union chosen by a callable discriminator."""
+    if get_origin(member) is not Annotated:
+        return None
+    return next((item.tag for item in get_args(member)[1:] if isinstance(item, Tag)), None)
+
+
 def _place(loc: Sequence[str | int]) -> _Place:
     """Walk ``Registry`` along pydantic's ``loc``."""
     clean: list[str | int] = []
@@ -91,13 +102,20 @@ def _place(loc: Sequence[str | int]) -> _Place:
             if discriminator is None:
                 in_union, tp = True, None
                 continue
-            tp = next((m for m in members if part in _tags(m, discriminator)), None)
+            if discriminator == _TAGGED:
+                tp = next((get_args(m)[0] for m in members if _tag_of(m) == part), None)
+            else:
+                tp = next((m for m in members if part in _tags(m, discriminator)), None)
+            continue
+        index += 1
+        if part == "[key]":  # pydantic's label for an error in a mapping's key
             continue
         clean.append(part)
-        index += 1
         if _is_model(tp):
             model = tp
-            field = tp.model_fields.get(str(part))
+            field = tp.model_fields.get(str(part)) or next(
+                (f for f in tp.model_fields.values() if f.alias == part), None
+            )
             tp = field.annotation if field is not None else None
         elif get_origin(tp) is dict:
             model, tp = None, get_args(tp)[1]
@@ -167,7 +185,9 @@ def _expected(error: ErrorDetails) -> str:
 
 
 def _known_keys(model: type[BaseModel] | None) -> list[str]:
-    return list(model.model_fields) if model is not None else []
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _unknown_key(name: str, known: list[str]) -> str:

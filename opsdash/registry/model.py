@@ -15,9 +15,30 @@ from typing import Annotated, Any, Literal
 # (~11 ms of each command's start-up); the registry model uses none.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from opsdash.registry.addresses import check_port, mongo_database
+from opsdash.registry.targets import (
+    check_hostname,
+    check_regex,
+    normalise_answer,
+    parse_host_port,
+    parse_json_path,
+    parse_status_range,
+    url_host,
+)
 from opsdash.registry.units import Duration, Interval, Percent, Rate, Size, Timeout
 from opsdash.status import Status
 
@@ -27,6 +48,7 @@ Loc = tuple[str | int, ...]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 """Component names: they become check ids (``<name>.<check>``), so no dots."""
 _NAME = re.compile(NAME_PATTERN)
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Address = Annotated[str, AfterValidator(check_port)]
 """A URL or DSN whose ports (if written) are in 1-65535."""
@@ -128,6 +150,309 @@ class Defaults(Model):
     flapping: FlappingPolicy = FlappingPolicy()
 
 
+# --- custom checks (``checks: {NAME: {...}}`` on any component) ---------------------------
+
+
+class CustomCheckBase(Model):
+    """What every custom check takes besides its kind: the usual timeout, interval and tags
+    (added to its component's), and optional latency thresholds (not judged without them)."""
+
+    tags: tuple[str, ...] = ()
+    timeout: Timeout | None = None
+    interval: Interval | None = None
+    latency: LatencyThresholds | None = None
+
+    @property
+    def kind(self) -> str:
+        """The check's kind: the name of the key that chose it (``plugin``, ``tcp``...)."""
+        return next(name for name in CUSTOM_KINDS if name in type(self).model_fields)
+
+
+class PluginCheck(CustomCheckBase):
+    """An executable following the Nagios plugin convention, run without a shell."""
+
+    plugin: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+
+    @field_validator("plugin")
+    @classmethod
+    def _plugin_path(cls, value: str) -> str:
+        if not value.strip() or "\x00" in value:
+            raise ValueError(f"expected the path of an executable; found {value!r}")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _ENV_VAR.match(name):
+                raise ValueError(f"expected environment variable names; found {name!r}")
+        return value
+
+
+class TcpCheck(CustomCheckBase):
+    """A TCP connect (its time is the figure); optionally ``send`` bytes and ``expect`` some."""
+
+    tcp: str
+    send: str | None = None
+    expect: str | None = None
+
+    @field_validator("tcp")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        parse_host_port(value)
+        return value
+
+    @field_validator("expect")
+    @classmethod
+    def _expect(cls, value: str | None) -> str | None:
+        if value == "":
+            raise ValueError("expected the bytes the answer must contain; found an empty string")
+        return value
+
+
+class DnsCheck(CustomCheckBase):
+    """A DNS lookup of ``dns`` for ``type`` records, which must include every ``expect``."""
+
+    dns: str
+    type: Literal["A", "AAAA", "CNAME"] = "A"
+    expect: tuple[str, ...] = ()
+    server: str | None = None
+    """``HOST[:PORT]`` of the name server to ask; default: the system's resolver."""
+
+    @field_validator("dns")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_hostname(value)
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_host_port(value, default_port=53)
+        return value
+
+    @field_validator("expect")
+    @classmethod
+    def _expect_matches_type(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        record_type = info.data.get("type", "A")
+        return tuple(normalise_answer(record_type, answer) for answer in value)
+
+
+class TlsCheck(CustomCheckBase):
+    """The certificate any TLS endpoint presents: expiry and issuer, verified by default."""
+
+    tls: str
+    server_name: str | None = None
+    """The name sent (SNI) and verified; default: the host of ``tls``."""
+    verify: bool = True
+    starttls: Literal["postgres"] | None = None
+    """A server that upgrades a plain connection: PostgreSQL's SSLRequest."""
+    cert_expiry: RemainingThresholds | None = None
+
+    @field_validator("tls")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        parse_host_port(value)
+        return value
+
+    @field_validator("server_name")
+    @classmethod
+    def _server_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_hostname(value)
+
+
+class JsonComparison(Model):
+    """A condition on one JSON value: comparisons, a regex, or whether it exists."""
+
+    eq: str | int | float | bool | None = None
+    ne: str | int | float | bool | None = None
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    matches: str | None = None
+    exists: bool | None = None
+
+    @field_validator("matches")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        return None if value is None else check_regex(value)
+
+    @model_validator(mode="after")
+    def _satisfiable(self) -> JsonComparison:
+        given = [name for name in type(self).model_fields if name in self.model_fields_set]
+        if not given:
+            operators = ", ".join(type(self).model_fields)
+            raise ValueError(f"expected at least one of {operators}")
+        if self.exists is False and len(given) > 1:
+            raise ValueError("can never match: exists: false with a condition on the value")
+        low = max((v for v in (self.gt, self.ge) if v is not None), default=None)
+        high = min((v for v in (self.lt, self.le) if v is not None), default=None)
+        if low is not None and high is not None:
+            open_end = (self.gt is not None and self.gt == low) or (
+                self.lt is not None and self.lt == high
+            )
+            if low > high or (low == high and open_end):
+                raise ValueError(f"can never match: no number is {self.bounds()}")
+        if "eq" in self.model_fields_set and "ne" in self.model_fields_set and self.eq == self.ne:
+            raise ValueError(f"can never match: eq and ne are both {self.eq!r}")
+        return self
+
+    def bounds(self) -> str:
+        """The numeric bounds in words: ``> 3 and <= 10``."""
+        parts = [
+            f"{symbol} {value:g}"
+            for symbol, value in ((">", self.gt), (">=", self.ge), ("<", self.lt), ("<=", self.le))
+            if value is not None
+        ]
+        return " and ".join(parts)
+
+
+JsonValue = str | int | float | bool | None
+JsonCondition = Annotated[
+    Annotated[JsonComparison, Tag("comparison")] | Annotated[JsonValue, Tag("value")],
+    Discriminator(lambda v: "comparison" if isinstance(v, dict | JsonComparison) else "value"),
+]
+"""A value the path must hold, or a comparison such as ``{gt: 3}``."""
+JsonPathKey = Annotated[str, AfterValidator(lambda path: parse_json_path(path) and path)]
+
+
+_STATUS_ONE = {
+    "anyOf": [
+        {"type": "integer", "minimum": 100, "maximum": 599},
+        {"type": "string", "pattern": r"^([1-5]xx|\d{3}(\s*-\s*\d{3})?)$"},
+    ]
+}
+_STATUS_SCHEMA = {
+    "anyOf": [*_STATUS_ONE["anyOf"], {"type": "array", "items": _STATUS_ONE, "minItems": 1}],
+    "description": "status codes or ranges: 200, 2xx, 200-299, or a list of them",
+}
+
+
+class HttpExpect(Model):
+    """Conditions on an answer; every failed one is named in the summary."""
+
+    status: Annotated[tuple[str, ...] | None, WithJsonSchema(_STATUS_SCHEMA)] = None
+    """Codes or ranges: ``200``, ``2xx``, ``200-299``; default any 2xx."""
+    json_: dict[JsonPathKey, JsonCondition] = Field(default={}, alias="json")
+    body: str | None = None
+    """A regex the body must match (searched, not anchored)."""
+    headers: dict[str, str] = {}
+    """Header name -> a regex its value must match."""
+    latency: Duration | None = None
+    """The answer must come within this."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: Any) -> Any:
+        items = value if isinstance(value, list | tuple) else [value]
+        if not items:
+            raise ValueError("can never match: an empty list of status codes")
+        codes = [parse_status_range(item) for item in items]
+        return tuple(text for text, _, _ in codes)
+
+    @field_validator("body")
+    @classmethod
+    def _body(cls, value: str | None) -> str | None:
+        return None if value is None else check_regex(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for pattern in value.values():
+            check_regex(pattern)
+        return value
+
+    def status_ranges(self) -> list[tuple[int, int]]:
+        """``status`` as inclusive ranges of codes."""
+        return [parse_status_range(text)[1:] for text in self.status or ("2xx",)]
+
+
+class HttpCheck(CustomCheckBase):
+    """A GET of ``http`` (a path on the service's ``url``, or a full URL), judged by
+    ``expect`` conditions."""
+
+    http: str
+    headers: dict[str, str] = {}
+    tls_verify: bool = True
+    expect: HttpExpect = HttpExpect()
+
+    @field_validator("http")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if "://" in value:
+            scheme = value.split("://", 1)[0].lower()
+            if scheme not in ("http", "https"):
+                raise ValueError(f"expected an http:// or https:// URL; found {value!r}")
+            check_hostname(url_host(value))
+        elif not value.startswith("/"):
+            raise ValueError(f"expected a path such as /status or a full URL; found {value!r}")
+        return value
+
+
+class HeartbeatSpec(Model):
+    """A dead man's switch: the last beat must be younger than ``max_age``."""
+
+    max_age: Duration
+    token: str | None = None
+    """What ``POST /heartbeat/NAME`` must carry (``Authorization: Bearer ...``); without a
+    token, beats come only from ``opsdash heartbeat``."""
+
+    @field_validator("max_age")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("expected a duration longer than zero")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("expected a token of at least 16 characters")
+        return value
+
+
+class HeartbeatCheck(CustomCheckBase):
+    """Crit when the last heartbeat (``opsdash heartbeat``, ``POST /heartbeat/NAME``) is older
+    than ``max_age``; a beat reporting warn or crit gives that status."""
+
+    heartbeat: HeartbeatSpec
+
+
+CUSTOM_KINDS = ("plugin", "tcp", "dns", "tls", "http", "heartbeat")
+"""The key that names a custom check's kind (exactly one per check)."""
+
+
+def _custom_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next((kind for kind in CUSTOM_KINDS if kind in value), None)
+    if isinstance(value, CustomCheckBase):
+        return value.kind
+    return None
+
+
+CustomCheck = Annotated[
+    Annotated[PluginCheck, Tag("plugin")]
+    | Annotated[TcpCheck, Tag("tcp")]
+    | Annotated[DnsCheck, Tag("dns")]
+    | Annotated[TlsCheck, Tag("tls")]
+    | Annotated[HttpCheck, Tag("http")]
+    | Annotated[HeartbeatCheck, Tag("heartbeat")],
+    Discriminator(
+        _custom_kind,
+        custom_error_type="custom_check_kind",
+        custom_error_message=(
+            "a mapping with one of the keys plugin, tcp, dns, tls, http or heartbeat"
+        ),
+    ),
+]
+
+
 class CheckOptions(Model):
     """Per-entry overrides shared by services, datastores and workers."""
 
@@ -135,6 +460,14 @@ class CheckOptions(Model):
     timeout: Timeout | None = None
     interval: Interval | None = None
     latency: LatencyThresholds | None = None
+
+    # ``checks`` (custom checks) is declared last by each entry model, so that its own keys
+    # come first where a message lists the keys an entry accepts.
+    @property
+    def custom_checks(self) -> dict[str, CustomCheck]:
+        """The entry's ``checks:`` (custom checks), by name."""
+        checks: dict[str, CustomCheck] = getattr(self, "checks", {})
+        return checks
 
 
 # --- datastores -------------------------------------------------------------------------
@@ -167,6 +500,7 @@ class PostgresDatastore(CheckOptions):
     expect_indexes: dict[str, tuple[str, ...]] = {}
     missing_index: Literal["warn", "crit"] = "warn"
     sql_checks: dict[str, SqlProbe] = {}
+    checks: dict[str, CustomCheck] = {}
 
 
 class RedisDatastore(CheckOptions):
@@ -175,6 +509,7 @@ class RedisDatastore(CheckOptions):
     kind: Literal["redis"]
     url: Address
     memory: PercentThresholds = PercentThresholds(warn=80, crit=95)
+    checks: dict[str, CustomCheck] = {}
 
 
 class MongoDatastore(CheckOptions):
@@ -183,6 +518,7 @@ class MongoDatastore(CheckOptions):
     kind: Literal["mongo"]
     uri: Address
     replication_lag: DurationThresholds = DurationThresholds(warn=30, crit=300)
+    checks: dict[str, CustomCheck] = {}
 
 
 Datastore = Annotated[
@@ -203,6 +539,7 @@ class Service(CheckOptions):
     headers: dict[str, str] = {}
     tls_verify: bool = True
     cert_expiry: RemainingThresholds | None = None
+    checks: dict[str, CustomCheck] = {}
 
 
 # --- workers ----------------------------------------------------------------------------
@@ -327,6 +664,7 @@ class Worker(CheckOptions):
     depends_on: tuple[str, ...] = ()
     dlq: Dlq | None = None
     metrics: Metrics | None = None
+    checks: dict[str, CustomCheck] = {}
 
 
 # --- alerts -----------------------------------------------------------------------------
@@ -461,6 +799,7 @@ class Registry(Model):
                         )
                     )
         problems.extend(self._mongo_dlq_problems())
+        problems.extend(self._custom_check_problems())
         problems.extend(self.alerts.reference_problems())
         return problems
 
@@ -481,6 +820,32 @@ class Registry(Model):
                 problems.append((("workers", name, "dlq"), message))
         return problems
 
+    def _custom_check_problems(self) -> list[tuple[Loc, str]]:
+        """Custom check names that cannot be ids or clash with a built-in check, and HTTP
+        paths on a component without a ``url`` to join them to."""
+        problems: list[tuple[Loc, str]] = []
+        for section in ("datastores", "services", "workers"):
+            for name, entry in getattr(self, section).items():
+                builtin = _builtin_checks(entry)
+                for check, spec in entry.custom_checks.items():
+                    loc: Loc = (section, name, "checks", check)
+                    if not _NAME.match(check):
+                        problems.append(
+                            (loc, f"expected a name matching {NAME_PATTERN}; found {check!r}")
+                        )
+                    elif check in builtin:
+                        problems.append(
+                            (loc, f"the name is already used by the built-in check {name}.{check}")
+                        )
+                    if (
+                        isinstance(spec, HttpCheck)
+                        and "://" not in spec.http
+                        and not isinstance(entry, Service)
+                    ):
+                        message = f"expected a full URL, not a path; found {spec.http!r}"
+                        problems.append(((*loc, "http"), message))
+        return problems
+
     def component_type(self, name: str) -> Literal["service", "worker", "datastore"]:
         """Which section ``name`` comes from."""
         if name in self.services:
@@ -488,6 +853,17 @@ class Registry(Model):
         if name in self.workers:
             return "worker"
         return "datastore"
+
+
+def _builtin_checks(entry: CheckOptions) -> set[str]:
+    """The check names (after the dot) a component has without custom checks."""
+    if isinstance(entry, Service):
+        return {"health", "ready"}
+    if isinstance(entry, Worker):
+        return {"dlq", "retries"}
+    if isinstance(entry, PostgresDatastore):
+        return {"indexes", *entry.sql_checks}
+    return set()
 
 
 _DATASTORE_KIND_OF_SOURCE = {
