@@ -253,3 +253,30 @@ def test_a_mistyped_silence_leaves_no_state_file(
     code, _, _ = run(capsys, "silence", "--state", str(state))
     assert code == 3
     assert not state.exists()
+
+
+def test_piped_text_keeps_the_whole_reason_and_quiet_shows_what_is_wrong(
+    platform: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a reason far wider than any terminal: piped, it is printed whole, never with "…"
+    names = ", ".join(f"dependency-number-{i}" for i in range(12))
+    long_body = json.dumps({"status": "down", "checks": {n: "down" for n in names.split(", ")}})
+    broken = {
+        "/health": HEALTHY["/health"],
+        "/ready": (503, "application/json", long_body.encode()),
+    }
+    registry = write_registry(
+        tmp_path, {"api": {"url": platform.add(HEALTHY)}, "web": {"url": platform.add(broken)}}
+    )
+    code, out, _ = run(capsys, "check", "-r", str(registry))
+    assert code == 2 and "…" not in out
+    lines = out.splitlines()
+    ready = next(line for line in lines if "web.ready" in line)
+    assert "dependency-number-0 down" in ready and "and 9 more" in ready
+    first = lines[next(i for i, line in enumerate(lines) if line.startswith("STATUS")) + 1]
+    assert first.split()[2] == "web.ready"  # failing checks first
+
+    code, quiet, _ = run(capsys, "check", "-q", "-r", str(registry))
+    assert code == 2
+    assert "api.health" not in quiet and "web.health" not in quiet
+    assert "web.ready" in quiet and "Incidents" in quiet
