@@ -166,3 +166,22 @@ def test_describe_summarises_with_passwords_masked() -> None:
     assert "max attempts 3" in cache and "no dlq" in cache
     allocation = next(line for line in lines if "allocation-worker" in line)
     assert "dlq redis-list redis key dlq:allocation" in allocation
+
+
+def test_the_repo_registry_uses_custom_checks_where_they_make_sense() -> None:
+    from opsdash.registry.model import HeartbeatCheck, PluginCheck, TlsCheck
+
+    registry = load_registry(SERVICES, environ={})
+    disk = registry.datastores["postgres"].custom_checks["disk"]
+    assert isinstance(disk, PluginCheck)
+    assert disk.plugin == "/usr/lib/nagios/plugins/check_disk"
+    nightly = registry.services["analytics-service"].custom_checks["nightly-report"]
+    assert isinstance(nightly, HeartbeatCheck)
+    assert (nightly.heartbeat.max_age, nightly.heartbeat.token) == (26 * 3600.0, None)
+
+    staging = load_registry(SERVICES, env="staging", environ=STAGING_ENV)
+    public = staging.services["payment-service"].custom_checks["public-tls"]
+    assert isinstance(public, TlsCheck)
+    assert public.tls == "pay.staging.example.com:443"
+    remote_disk = staging.datastores["postgres"].custom_checks["disk"]
+    assert isinstance(remote_disk, PluginCheck) and remote_disk.plugin.endswith("check_by_ssh")

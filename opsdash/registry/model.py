@@ -412,6 +412,8 @@ class HeartbeatSpec(Model):
     @field_validator("token")
     @classmethod
     def _token(cls, value: str | None) -> str | None:
+        if value == "":  # ``${VAR:-}`` left unset: no token, beats from the CLI only
+            return None
         if value is not None and len(value) < 16:
             raise ValueError("expected a token of at least 16 characters")
         return value

@@ -165,7 +165,14 @@ def _datastore(name: str, datastore: Datastore, defaults: Defaults) -> list[str]
         target = datastore.url
     elif isinstance(datastore, MongoDatastore):
         target = datastore.uri
-    return [name, datastore.kind, redact_url(target), _timing(datastore, defaults), extra]
+    return [
+        name,
+        datastore.kind,
+        redact_url(target),
+        _timing(datastore, defaults),
+        extra,
+        _custom(datastore),
+    ]
 
 
 def _service(name: str, service: Service, defaults: Defaults) -> list[str]:
@@ -179,6 +186,7 @@ def _service(name: str, service: Service, defaults: Defaults) -> list[str]:
         endpoints,
         _timing(service, defaults),
         _depends(service.depends_on),
+        _custom(service),
     ]
 
 
@@ -218,7 +226,16 @@ def _worker(name: str, worker: Worker, defaults: Defaults) -> list[str]:
         _metrics(worker.metrics),
         _timing(worker, defaults),
         _depends(worker.depends_on),
+        _custom(worker),
     ]
+
+
+def _custom(entry: CheckOptions) -> str:
+    """``checks: disk (plugin), nightly (heartbeat)``; empty without custom checks."""
+    checks = entry.custom_checks
+    if not checks:
+        return ""
+    return "checks: " + ", ".join(f"{name} ({spec.kind})" for name, spec in checks.items())
 
 
 def _columns(rows: list[list[str]]) -> list[str]:

@@ -38,7 +38,8 @@ def _clean(text: str) -> str:
 def _headline(snapshot: Snapshot) -> str:
     failing = [r for r in snapshot.results if r.status.failing]
     if not failing:
-        return f"{len(snapshot.results)} checks ok"
+        count = len(snapshot.results)
+        return f"{count} check{'s' if count != 1 else ''} ok"
     if snapshot.incidents:
         parts = [incident.summary for incident in snapshot.incidents[:_NAMED]]
         extra = len(snapshot.incidents) - _NAMED
