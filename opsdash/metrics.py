@@ -16,7 +16,7 @@ and, where it applies, ``component``):
 ``opsdash_dlq_growth_per_minute``       its growth, when history allows a rate
 ``opsdash_worker_rate_per_minute``      retries/failures/processed per minute (``figure`` label)
 ``opsdash_worker_retry_ratio_percent``  retries / processed
-``opsdash_tls_cert_expiry_seconds``     seconds until an ``https://`` certificate's notAfter
+``opsdash_tls_cert_expiry_seconds``     seconds until notAfter (``https://`` and ``tls:`` checks)
 ``opsdash_check_info``                  1 per check, with ``component``, ``kind`` and ``tags``
 ``opsdash_incident_status``             per open incident (``cause``, ``kind``), same scale
 ``opsdash_incident_affected``           its failing components by ``type``
@@ -35,7 +35,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from opsdash.figures import DlqFigures, HttpFigures, WorkerFigures
+from opsdash.figures import DlqFigures, HttpFigures, TlsFigures, WorkerFigures
 from opsdash.incidents import AFFECTED_TYPES, Incident
 from opsdash.results import CheckResult
 from opsdash.state import Component, Snapshot
@@ -123,7 +123,7 @@ def _figures(
                 rates.add_metric([*where, name], value)
         if figures.retry_ratio_pct is not None:
             ratio.add_metric(where, figures.retry_ratio_pct)
-    elif isinstance(figures, HttpFigures) and figures.certificate is not None:
+    elif isinstance(figures, HttpFigures | TlsFigures) and figures.certificate is not None:
         expiry.add_metric([result.id], figures.certificate.seconds_left(result.started_at))
 
 

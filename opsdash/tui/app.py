@@ -147,7 +147,11 @@ class DashboardApp(App[None]):
         self._concurrency = concurrency or registry.defaults.concurrency
         keepalive = pool_for(len(specs), concurrency=self._concurrency)
         self._resources = resources or (
-            lambda: Resources(concurrency=self._concurrency, keepalive=keepalive)
+            lambda: Resources(
+                concurrency=self._concurrency,
+                keepalive=keepalive,
+                state_path=alert_state,  # heartbeat checks read their beats there
+            )
         )
         self.alerts = AlertMarks(alert_state, specs)
         self.inbox = ResultInbox(lambda batch: self.post_message(ResultsArrived(batch)))
