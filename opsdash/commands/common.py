@@ -8,7 +8,6 @@ pays for every import); each helper imports what it needs when it runs.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -132,6 +131,8 @@ def emit_snapshot(snapshot: Snapshot, output_format: str, *, quiet: bool = False
 
     terminal = sys.stdout.isatty()
     color = terminal and "NO_COLOR" not in os.environ
+    import shutil  # here, not at the top: `opsdash --help` would pay for it
+
     # Piped (a log, a CI job, grep): no width to fit, so every summary is printed whole.
     width = shutil.get_terminal_size((120, 24)).columns if terminal else None
     click.echo(render_text(snapshot, color=color, width=width, quiet=quiet), color=color)
