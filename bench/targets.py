@@ -133,11 +133,20 @@ def check_vs_curl(services: int, runs: int) -> Figure:
             curls.append(curl_round(urls))
             return curls[-1]
 
-        medians = alternate({"curl": curl, "opsdash": command}, runs)
+        walls: list[float] = []
+
+        def opsdash() -> float:
+            walls.append(command())
+            return walls[-1]
+
+        medians = alternate({"curl": curl, "opsdash": opsdash}, runs)
     ratio = medians["opsdash"] / medians["curl"]
+    # Loopback connects stall (1 s SYN retries) when the shared machine's ephemeral ports run
+    # low: the fastest runs of each side are the interference-free comparison.
+    fastest = min(walls) / min(curls)
     return Figure(
         f"check --json, {services:,} services, whole process",
-        f"{medians['opsdash']:.3f} s (ok {min(oks)}/{2 * services})",
+        f"{medians['opsdash']:.3f} s (ok {min(oks)}/{2 * services}; fastest runs {fastest:.2f}x)",
         f"curl --parallel-max {CONCURRENCY} {medians['curl']:.3f} s, "
         f"{min(curls):.3f}-{max(curls):.3f}",
         ratio,
