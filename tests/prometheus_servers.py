@@ -8,6 +8,7 @@ with the reason locally and fails it under CI (``OPSDASH_REQUIRE_SERVERS=1``).
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +22,19 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 RULES = DEPLOY / "prometheus" / "opsdash-rules.yml"
 ALERTMANAGER_CONFIG = DEPLOY / "prometheus" / "alertmanager.yml"
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held open together, so that they differ;
+    :func:`tests.servers.free_port` twice may give the same one)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def binary(*names: str) -> str:

@@ -38,6 +38,7 @@ from opsdash.state import PlatformState
 from opsdash.status import Status
 from tests.helpers import result
 from tests.loopback import Platform
+from tests.prometheus_servers import free_ports
 from tests.servers import free_port, wait_until
 from tests.test_alert_processes import ROOT, opsdash
 
@@ -391,7 +392,7 @@ def test_check_from_two_shards_merges_them_and_a_broken_source_exits_3(
     assert {shard_of(i, 2) for i in ids} == {1, 2}
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")
-    shards = [free_port(), free_port()]
+    shards = free_ports(2)
     processes = [
         _serve(registry, port, "--shard", f"{n + 1}/2", "--token-file", str(token))
         for n, port in enumerate(shards)

@@ -30,8 +30,8 @@ from opsdash.exporter import RENDER_EVERY, shard_of
 from opsdash.plan import build_plan
 from opsdash.registry import load_registry
 from tests.loopback import Platform
-from tests.prometheus_servers import DEPLOY, RULES, PrometheusServer
-from tests.servers import ServerUnavailable, free_port, unavailable, wait_until
+from tests.prometheus_servers import DEPLOY, RULES, PrometheusServer, free_ports
+from tests.servers import ServerUnavailable, unavailable, wait_until
 from tests.test_alert_processes import ROOT, opsdash
 
 pytestmark = pytest.mark.slow
@@ -135,6 +135,42 @@ def _stop(process: subprocess.Popen[str]) -> None:
             process.wait()
 
 
+def _start_shards(registry: Path) -> tuple[list[int], list[subprocess.Popen[str]]]:
+    """serve --shard 1/2 and 2/2, answering /healthz. A free port can be taken by another
+    process before serve binds it (the machine is shared): then both start again elsewhere."""
+    for _attempt in range(3):
+        shards = free_ports(2)
+        processes = [_start_serve(registry, port, f"{i + 1}/2") for i, port in enumerate(shards)]
+        try:
+            for port, process in zip(shards, processes, strict=True):
+                wait_until(
+                    lambda port=port, process=process: _answers(port, process),
+                    timeout=30,
+                    what=f"opsdash serve on {port}",
+                )
+            return shards, processes
+        except _PortTaken:
+            for process in processes:
+                _stop(process)
+    raise RuntimeError("no free port pair for the shards in 3 attempts")
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _answers(port: int, process: subprocess.Popen[str]) -> bool:
+    if process.poll() is not None:
+        err = process.communicate()[1]
+        if "address already in use" in err:
+            raise _PortTaken(err)
+        raise RuntimeError(f"serve exited: {err}")
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success
+    except httpx.TransportError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     platform = Platform()
@@ -155,20 +191,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # The test is only meaningful when both shards hold checks.
         assert {shard_of(check, 2) for check in check_ids} == {1, 2}
 
-        shards = [free_port(), free_port()]
-        processes = [_start_serve(registry, port, f"{i + 1}/2") for i, port in enumerate(shards)]
-        for port, process in zip(shards, processes, strict=True):
-
-            def answers(port: int = port, process: subprocess.Popen[str] = process) -> bool:
-                if process.poll() is not None:
-                    raise RuntimeError(f"serve exited: {process.communicate()[1]}")
-                try:
-                    return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success
-                except httpx.TransportError:
-                    return False
-
-            wait_until(answers, timeout=30, what=f"opsdash serve on {port}")
-
+        shards, processes = _start_shards(registry)
         (directory / "opsdash-rules.yml").write_text(_rules_without_hold_times())
         config = {
             "global": {
