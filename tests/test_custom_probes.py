@@ -157,6 +157,17 @@ async def test_tls_reports_expiry_and_issuer(ca: trustme.CA) -> None:
     assert "(issuer " in result.summary
 
 
+async def test_tls_expiry_is_exported_to_prometheus(ca: trustme.CA) -> None:
+    from opsdash.metrics import check_families, exposition
+
+    async with tls_server(_server_context(ca)) as port:
+        result = await run({"tls": f"127.0.0.1:{port}"})
+    text = exposition(check_families([result]))
+    [line] = [x for x in text.splitlines() if x.startswith("opsdash_tls_cert_expiry_seconds{")]
+    assert 'check="svc.c"' in line
+    assert float(line.rsplit(" ", 1)[1]) > 30 * 86400
+
+
 async def test_tls_expiring_soon_warns_with_the_check_limits(ca: trustme.CA) -> None:
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
     async with tls_server(_server_context(ca, not_after=soon)) as port:

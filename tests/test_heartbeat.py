@@ -169,3 +169,17 @@ async def test_post_heartbeat_to_serve_needs_the_token(registry_path: Path, tmp_
     assert result.status is Status.CRIT
     assert result.summary.endswith("reporting crit: disk full")
     assert time.time() - result.figures.last_beat_at.timestamp() < 3600  # type: ignore[union-attr]
+
+
+def test_alert_reads_the_beats_from_its_own_state(
+    registry_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "alert-state.db"
+    only = ["--only", "billing.nightly-export"]
+    alert = ["alert", "-r", str(registry_path), "--state", str(state), "-q", *only]
+    assert main(alert) == 3  # unknown: no beat yet
+    assert (
+        main(["heartbeat", "nightly-export", "-r", str(registry_path), "--state", str(state)]) == 0
+    )
+    assert main(alert) == 0
+    capsys.readouterr()
