@@ -61,15 +61,16 @@ def header_text(state: PlatformState, view: View, modes: Modes) -> Text:
     else:
         age = formats.duration((view.now - last).total_seconds(), compact=True)
         text.append(f"last result {last.astimezone().strftime('%H:%M:%S')} ({age} ago)")
+    if modes.sources is not None:  # first: an unreachable source explains what follows
+        _sources(text, modes.sources, modes.source_count)
     stale = stale_count(state, view, modes.cut_off)
     if stale:
-        text.append(f"   ⚠ {stale} stale (older than twice their interval)", style="bold yellow")
+        why = "their source is unreachable" if modes.cut_off else "older than twice their interval"
+        text.append(f"   ⚠ {stale} stale ({why})", style="bold yellow")
     if modes.paused:
         text.append("   ⏸ PAUSED (p resumes)", style="bold reverse yellow")
     if modes.engine_error:
         text.append(f"   ✖ checks stopped: {modes.engine_error}", style="bold red")
-    if modes.sources is not None:
-        _sources(text, modes.sources, modes.source_count)
     if modes.query:
         text.append(f"   filter: {modes.query}", style="cyan")
     if modes.failing_only:
@@ -86,8 +87,8 @@ def _sources(text: Text, sources: tuple[SourceState, ...], total: int) -> None:
         return
     for source in broken:
         text.append(
-            f"   ✖ {source.url} unreachable since {source.since.astimezone():%H:%M:%S}: "
-            f"{source.reason}; its results are stale, reconnecting",
+            f"   ✖ {source.url} unreachable since {source.since.astimezone():%H:%M:%S}, "
+            f"reconnecting: {source.reason}",
             style="bold red",
         )
 
