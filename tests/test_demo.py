@@ -294,3 +294,27 @@ async def test_postgres_near_saturation_then_missing_an_index(
     await platform.sync()
     fixed = await _round_of(platform, "postgres")
     assert fixed["postgres.indexes"].status is Status.OK
+
+
+async def test_postgres_in_the_background_holds_its_checks_until_it_runs() -> None:
+    from opsdash.demo.platform import STARTING
+    from opsdash.harness import run_probe
+    from opsdash.plan import build_plan
+    from opsdash.resources import Resources
+    from opsdash.status import Status
+    from tests.servers import unavailable
+
+    async with DemoPlatform(drive=False, postgres_in_background=True) as platform:
+        registry = platform.registry  # at once: the DSN is known before the server runs
+        if "postgres" not in registry.datastores:
+            unavailable(f"demo PostgreSQL: {platform.postgres_note}")
+        specs = {s.id: s for s in platform.gated(build_plan(registry))}
+        async with Resources() as resources:
+            first = await run_probe(specs["postgres.indexes"], resources)
+            # while initdb runs it says so, rather than "connection refused"
+            assert first.status is Status.OK or first.summary == STARTING, first.summary
+            await platform.postgres_settled.wait()
+            if platform.postgres is None:
+                unavailable(f"demo PostgreSQL: {platform.postgres_note}")
+            after = await run_probe(specs["postgres.indexes"], resources)
+        assert after.status is Status.OK, after.summary

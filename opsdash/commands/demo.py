@@ -79,9 +79,10 @@ async def open_dashboard(*, start_at: float = 0.0) -> None:
     from opsdash.plan import build_plan
     from opsdash.tui.app import DashboardApp
 
-    async with DemoPlatform(start_at=start_at) as demo:
+    # PostgreSQL starts in the background: the first frame comes at once, its checks pending
+    async with DemoPlatform(start_at=start_at, postgres_in_background=True) as demo:
         registry = demo.registry
-        await DashboardApp(registry, build_plan(registry)).run_async()
+        await DashboardApp(registry, demo.gated(build_plan(registry))).run_async()
         _note(demo.postgres_note)  # after the dashboard, where the terminal shows it
 
 

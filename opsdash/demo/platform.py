@@ -16,6 +16,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
 
@@ -24,7 +25,13 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from opsdash.demo import bodies
 from opsdash.demo.mongo import FakeMongo
-from opsdash.demo.postgres import EXPECT_INDEXES, DemoPostgres, start_postgres
+from opsdash.demo.postgres import (
+    EXPECT_INDEXES,
+    DemoPostgres,
+    prepare_postgres,
+    start_postgres,
+    start_prepared,
+)
 from opsdash.demo.resp import FakeRedis
 from opsdash.demo.server import HttpServer, Response
 from opsdash.demo.story import (
@@ -36,10 +43,16 @@ from opsdash.demo.story import (
     Scene,
     scene_at,
 )
+from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
+from opsdash.resources import Resources
+from opsdash.results import Observation
+from opsdash.status import Status
 
 Clock = Callable[[], float]
 SYNC_EVERY = 0.25
+STARTING = "the demo's PostgreSQL is still starting"
+"""What a PostgreSQL check says while the server starts in the background."""
 _NOT_FOUND = Response(404, b'{"error":"not found"}')
 # How the services' readiness bodies name the datastores of the registry.
 _POSTGRES_NAMES = frozenset({"database", "db", "postgres", "npgsql"})
@@ -86,16 +99,26 @@ class DemoPlatform:
         drive: bool = True,
         start_at: float = 0.0,
         postgres: bool = True,
+        postgres_in_background: bool = False,
     ) -> None:
         """``start_at`` skips into the story (``15`` starts during the redis outage);
-        ``postgres=False`` leaves the PostgreSQL server out (tests that do not need it)."""
+        ``postgres=False`` leaves the PostgreSQL server out (tests that do not need it);
+        ``postgres_in_background`` starts it after the platform is up (the dashboard's first
+        frame need not wait for initdb: its checks wait, see :meth:`gated`)."""
         self._clock = clock
         self._epoch = clock() - start_at
         self._drive = drive
         self._want_postgres = postgres
         self.redis = FakeRedis()
         self.mongo = FakeMongo()
+        self._postgres_in_background = postgres_in_background
         self.postgres: DemoPostgres | None = None
+        """The PostgreSQL server once it runs."""
+        self._postgres_target: DemoPostgres | None = None
+        """The PostgreSQL server the registry points at (started or starting)."""
+        self._postgres_start: asyncio.Task[None] | None = None
+        self.postgres_settled = asyncio.Event()
+        """Set once PostgreSQL runs, or has failed to start, or is left out."""
         self.postgres_note = "" if postgres else "PostgreSQL left out"
         """Why the demo runs without PostgreSQL (empty when it has one)."""
         self.services: dict[str, HttpServer] = {
@@ -120,12 +143,23 @@ class DemoPlatform:
     async def __aenter__(self) -> Self:
         await self.redis.start()
         await self.mongo.start()
-        if self._want_postgres:
+        if self._want_postgres and self._postgres_in_background:
+            prepared = prepare_postgres()
+            if isinstance(prepared, str):
+                self.postgres_note = prepared
+            else:
+                self._postgres_target = prepared
+                self._postgres_start = asyncio.create_task(
+                    self._start_postgres(prepared), name="opsdash-demo-postgres"
+                )
+        elif self._want_postgres:
             started = await start_postgres()
             if isinstance(started, str):
                 self.postgres_note = started
             else:
-                self.postgres = started
+                self.postgres = self._postgres_target = started
+        if self._postgres_start is None:
+            self.postgres_settled.set()
         for server in (*self.services.values(), *self.workers.values()):
             await server.start()
         await self.sync()
@@ -147,8 +181,40 @@ class DemoPlatform:
             await server.close()
         await self.redis.stop()
         await self.mongo.stop()
-        if self.postgres is not None:
-            await self.postgres.close()
+        if self._postgres_start is not None:
+            self._postgres_start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._postgres_start
+        if self._postgres_target is not None:
+            await self._postgres_target.close()
+
+    async def _start_postgres(self, server: DemoPostgres) -> None:
+        try:
+            reason = await start_prepared(server)
+            if reason:
+                self.postgres_note = reason  # its checks now say "connection refused"
+            else:
+                self.postgres = server
+                await self.sync()
+        finally:
+            self.postgres_settled.set()
+
+    def gated(self, specs: list[CheckSpec]) -> list[CheckSpec]:
+        """``specs`` whose PostgreSQL checks, while the server starts in the background, say
+        so (unknown, for the first run or two) rather than report a false outage."""
+
+        def hold(spec: CheckSpec) -> CheckSpec:
+            probe = spec.probe
+
+            async def held(resources: Resources) -> Observation:
+                # Not waited for: the wait would count as the check's latency ("slow").
+                if not self.postgres_settled.is_set():
+                    return Observation(Status.UNKNOWN, STARTING)
+                return await probe(resources)
+
+            return replace(spec, probe=held)
+
+        return [hold(spec) if spec.component == "postgres" else spec for spec in specs]
 
     async def sync(self) -> None:
         """Apply the current scene: Redis up or down, the MongoDB lag, PostgreSQL's leaked
@@ -207,7 +273,7 @@ class DemoPlatform:
     def _datastores_of(self, named: tuple[str, ...]) -> list[str]:
         """The registry datastores a service's readiness names, in the registry's words."""
         uses: list[str] = []
-        if self.postgres is not None and _POSTGRES_NAMES & set(named):
+        if self._postgres_target is not None and _POSTGRES_NAMES & set(named):
             uses.append("postgres")
         if "redis" in named:
             uses.append("redis")
@@ -220,10 +286,10 @@ class DemoPlatform:
             "redis": {"kind": "redis", "url": self.redis.url, "tags": ["demo"]},
             "mongo": {"kind": "mongo", "uri": self.mongo.uri, "tags": ["demo", "stand-in"]},
         }
-        if self.postgres is not None:
+        if self._postgres_target is not None:
             datastores["postgres"] = {
                 "kind": "postgres",
-                "dsn": self.postgres.dsn,
+                "dsn": self._postgres_target.dsn,
                 "connections": {"warn": "80%", "crit": "95%"},
                 "expect_indexes": EXPECT_INDEXES,
                 "tags": ["demo"],

@@ -217,29 +217,43 @@ class DemoPostgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def prepare_postgres() -> DemoPostgres | str:
+    """A cluster not started yet (its directory made, its port chosen: its DSN is known), or
+    why there can be none."""
+    binaries = find_binaries()
+    if isinstance(binaries, str):
+        return binaries
+    directory = Path(tempfile.mkdtemp(prefix="opsdash-demo-pg-"))
+    if binaries.run_as:
+        entry = pwd.getpwnam(binaries.run_as)
+        os.chown(directory, entry.pw_uid, entry.pw_gid)
+    return DemoPostgres(binaries, directory, _free_port())
+
+
+async def start_prepared(server: DemoPostgres) -> str:
+    """Start a prepared cluster: "" once it runs, else why not (it is then cleaned up)."""
+    try:
+        await server.start()
+    except (OSError, RuntimeError, TimeoutError, asyncpg.PostgresError) as exc:
+        await server.close()
+        return f"PostgreSQL did not start ({exc})"
+    except BaseException:
+        await server.close()
+        raise
+    return ""
+
+
 async def start_postgres(*, attempts: int = 3) -> DemoPostgres | str:
     """A running demo cluster, or why there is none (the demo then runs without it).
 
     A free port can be taken by another process between the look-up and the server's bind
     (a busy machine, tests in parallel): a failed start is tried again on a new port."""
-    binaries = find_binaries()
-    if isinstance(binaries, str):
-        return binaries
     reason = ""
     for _ in range(attempts):
-        directory = Path(tempfile.mkdtemp(prefix="opsdash-demo-pg-"))
-        if binaries.run_as:
-            entry = pwd.getpwnam(binaries.run_as)
-            os.chown(directory, entry.pw_uid, entry.pw_gid)
-        server = DemoPostgres(binaries, directory, _free_port())
-        try:
-            await server.start()
-        except (OSError, RuntimeError, TimeoutError, asyncpg.PostgresError) as exc:
-            reason = f"PostgreSQL did not start ({exc})"
-            await server.close()
-            continue
-        except BaseException:
-            await server.close()
-            raise
-        return server
+        server = prepare_postgres()
+        if isinstance(server, str):
+            return server
+        reason = await start_prepared(server)
+        if not reason:
+            return server
     return reason
