@@ -174,6 +174,8 @@ class DashboardApp(App[None]):
         self._shown_header: Text | None = None
         self._header = Static(id="status-header")
         self._banner = IncidentBanner()
+        self._banner_stamp: tuple[Snapshot, int] | None = None
+        """What the banner was last built from (it changes only with the snapshot)."""
         self._zoomed: KeyedTable | None = None
         """The panel that has the screen to itself (``z``), under the header and banner."""
         self._filter = Input(
@@ -343,7 +345,11 @@ class DashboardApp(App[None]):
                 self._header.update(header)
                 self._shown_header = header
             pending = len(self.state.specs) - len(self.state.results())
-            self._banner.show(banner_text(view, pending), calm=not view.snapshot.incidents)
+            shown = self._banner_stamp
+            # nothing in it ages: only a new snapshot (new results, marks) changes it
+            if shown is None or shown[0] is not view.snapshot or shown[1] != pending:
+                self._banner_stamp = (view.snapshot, pending)
+                self._banner.show(banner_text(view, pending), calm=not view.snapshot.incidents)
             self._update_titles()
         if isinstance(self.screen, DetailScreen):
             self.screen.refresh_from_state()

@@ -18,6 +18,9 @@ from opsdash.tui.rows import STATUS_STYLE, View, affected_names, ordered_inciden
 
 _NAMED = 12
 """Affected components named before "and N more" (the Incidents panel lists them all)."""
+SHOWN = 6
+"""Incidents told in full; past them a line points at the Incidents panel (a thousand failing
+checks must not bury the worst one, nor cost a paragraph each per refresh)."""
 
 
 def _sentence(text: str) -> str:
@@ -63,10 +66,19 @@ def incident_paragraph(view: View, incident: Incident) -> Text:
 
 
 def banner_text(view: View, pending: int) -> Text:
-    """Every incident's paragraph, or one line when nothing is wrong."""
+    """The incidents' paragraphs (the worst :data:`SHOWN` in full), or one line when nothing
+    is wrong."""
     incidents = ordered_incidents(view)
     if incidents:
-        return Text("\n").join(incident_paragraph(view, incident) for incident in incidents)
+        text = Text("\n").join(incident_paragraph(view, incident) for incident in incidents[:SHOWN])
+        if len(incidents) > SHOWN:
+            more = len(incidents) - SHOWN
+            text.append(
+                f"\n… and {more} more incident{'s' if more > 1 else ''}: the Incidents panel "
+                "lists every one.",
+                style="dim",
+            )
+        return text
     total = len(view.state.specs)
     if pending == total:
         return Text(f"… {total} checks started; no result yet", style="dim")
