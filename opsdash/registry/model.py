@@ -168,6 +168,16 @@ class CustomCheckBase(Model):
         return next(name for name in CUSTOM_KINDS if name in type(self).model_fields)
 
 
+HostPort = Annotated[str, AfterValidator(lambda value: parse_host_port(value) and value)]
+"""``HOST:PORT`` (``[v6]:PORT`` for IPv6), the host a DNS name or an IP address."""
+NameServer = Annotated[
+    str, AfterValidator(lambda value: parse_host_port(value, default_port=53) and value)
+]
+"""``HOST[:PORT]``, port 53 by default."""
+HostName = Annotated[str, AfterValidator(check_hostname)]
+"""A DNS name or an IP address."""
+
+
 class PluginCheck(CustomCheckBase):
     """An executable following the Nagios plugin convention, run without a shell."""
 
@@ -194,15 +204,9 @@ class PluginCheck(CustomCheckBase):
 class TcpCheck(CustomCheckBase):
     """A TCP connect (its time is the figure); optionally ``send`` bytes and ``expect`` some."""
 
-    tcp: str
+    tcp: HostPort
     send: str | None = None
     expect: str | None = None
-
-    @field_validator("tcp")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        parse_host_port(value)
-        return value
 
     @field_validator("expect")
     @classmethod
@@ -215,23 +219,11 @@ class TcpCheck(CustomCheckBase):
 class DnsCheck(CustomCheckBase):
     """A DNS lookup of ``dns`` for ``type`` records, which must include every ``expect``."""
 
-    dns: str
+    dns: HostName
     type: Literal["A", "AAAA", "CNAME"] = "A"
     expect: tuple[str, ...] = ()
-    server: str | None = None
+    server: NameServer | None = None
     """``HOST[:PORT]`` of the name server to ask; default: the system's resolver."""
-
-    @field_validator("dns")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_hostname(value)
-
-    @field_validator("server")
-    @classmethod
-    def _server(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_host_port(value, default_port=53)
-        return value
 
     @field_validator("expect")
     @classmethod
@@ -243,24 +235,13 @@ class DnsCheck(CustomCheckBase):
 class TlsCheck(CustomCheckBase):
     """The certificate any TLS endpoint presents: expiry and issuer, verified by default."""
 
-    tls: str
-    server_name: str | None = None
+    tls: HostPort
+    server_name: HostName | None = None
     """The name sent (SNI) and verified; default: the host of ``tls``."""
     verify: bool = True
     starttls: Literal["postgres"] | None = None
     """A server that upgrades a plain connection: PostgreSQL's SSLRequest."""
     cert_expiry: RemainingThresholds | None = None
-
-    @field_validator("tls")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        parse_host_port(value)
-        return value
-
-    @field_validator("server_name")
-    @classmethod
-    def _server_name(cls, value: str | None) -> str | None:
-        return None if value is None else check_hostname(value)
 
 
 class JsonComparison(Model):
