@@ -5,8 +5,10 @@ scrape and evaluation) scrapes two ``opsdash serve`` processes, ``--shard 1/2`` 
 - together the shards' series cover the registry, each check exactly once;
 - a broken service shows up in the query API within a check interval plus a scrape (polled
   with a bounded deadline, never slept for), and deploy/prometheus's alert fires
-  (``/api/v1/alerts``): the rules are loaded as shipped, with their ``for:`` hold times set to
-  0s so the test need not wait minutes (promtool's unit tests cover the hold times);
+  (``/api/v1/alerts``), and in a real Alertmanager with deploy/'s configuration the
+  incident pages while the check's own alert is inhibited. The rules are loaded as shipped,
+  with their ``for:`` hold times set to 0s so the test need not wait minutes (promtool's unit
+  tests cover the hold times);
 - every PromQL expression of deploy/grafana/opsdash.json runs without error.
 """
 
@@ -30,7 +32,14 @@ from opsdash.exporter import RENDER_EVERY, shard_of
 from opsdash.plan import build_plan
 from opsdash.registry import load_registry
 from tests.loopback import Platform
-from tests.prometheus_servers import DEPLOY, RULES, PrometheusServer, free_ports
+from tests.prometheus_servers import (
+    ALERTMANAGER_CONFIG,
+    DEPLOY,
+    RULES,
+    AlertmanagerServer,
+    PrometheusServer,
+    free_ports,
+)
 from tests.servers import ServerUnavailable, unavailable, wait_until
 from tests.test_alert_processes import ROOT, opsdash
 
@@ -107,6 +116,7 @@ class Stack:
     check_ids: set[str]
     shards: list[int]
     prometheus: PrometheusServer
+    alertmanager: AlertmanagerServer
 
     def break_ready(self, index: int) -> None:
         self.platform.routes[self.service_ports[index]]["/ready"] = DOWN
@@ -176,6 +186,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     platform = Platform()
     processes: list[subprocess.Popen[str]] = []
     prometheus: PrometheusServer | None = None
+    alertmanager: AlertmanagerServer | None = None
     try:
         urls = [platform.add({"/health": OK, "/ready": OK}) for _ in range(SERVICES)]
         worker = platform.add(
@@ -199,6 +210,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "evaluation_interval": "1s",
             },
             "rule_files": [str(directory / "opsdash-rules.yml")],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": ["AM"]}]}]},
             "scrape_configs": [
                 {
                     "job_name": "opsdash",
@@ -207,7 +219,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ],
         }
         try:
-            prometheus = PrometheusServer(yaml.safe_dump(config))
+            # The example Alertmanager configuration, as shipped: its inhibit rules are tested
+            # on the alerts the real rules fire.
+            alertmanager = AlertmanagerServer(ALERTMANAGER_CONFIG)
+            alertmanager.start()
+            text = yaml.safe_dump(config).replace("AM", f"127.0.0.1:{alertmanager.port}")
+            prometheus = PrometheusServer(text)
         except ServerUnavailable as exc:
             unavailable(str(exc))
         prometheus.start()
@@ -217,10 +234,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             check_ids,
             shards,
             prometheus,
+            alertmanager,
         )
     finally:
         if prometheus is not None:
             prometheus.close()
+        if alertmanager is not None:
+            alertmanager.close()
         for process in processes:
             _stop(process)
         platform.close()
@@ -308,6 +328,21 @@ def test_a_broken_service_shows_in_the_query_api_and_its_alert_fires(stack: Stac
             timeout=FAULT_DEADLINE,
         )
         assert labelled
+
+        # Alertmanager: the incident pages, the check it explains is inhibited by it.
+        def states() -> dict[str, str]:
+            listed = httpx.get(f"{stack.alertmanager.url}/api/v2/alerts", timeout=10).json()
+            return {
+                a["labels"]["alertname"]: a["status"]["state"]
+                for a in listed
+                if a["labels"].get("cause") == "svc3"
+            }
+
+        prometheus.poll(
+            "the incident active and its check inhibited in Alertmanager",
+            lambda: states() == {"OpsdashIncident": "active", "OpsdashCheckCritical": "suppressed"},
+            timeout=FAULT_DEADLINE,
+        )
         # Only the broken check pages: its neighbours on both shards stay quiet.
         assert {a["labels"]["check"] for a in _firing(prometheus, "OpsdashCheckCritical")} == {
             check
