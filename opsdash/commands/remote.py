@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import click
 
-from opsdash.commands.common import echo_err, emit_snapshot, run_async
+from opsdash.commands.common import echo_err, emit_snapshot, fail_nagios, run_async
 from opsdash.status import ExitCode
 
 WAIT_EVERY = 2.0
@@ -77,12 +77,17 @@ def check_from(
         try:
             document = run_async(read_sources(sources, token))
         except SourceError as exc:
-            fail_source(f"opsdash: cannot read {exc}", exc.error_type.value, as_json=as_json)
+            message = f"opsdash: cannot read {exc}"
+            if output_format == "nagios":  # a monitoring system reads stdout only
+                fail_nagios(message.removeprefix("opsdash: "))
+            fail_source(message, exc.error_type.value, as_json=as_json)
         snapshot = document_snapshot(document, only=only)
         if not snapshot.results:
             message = "opsdash: no check matches the selection (--only)"
             if not document["checks"]:
                 message = "opsdash: the sources report no check"
+            if output_format == "nagios":
+                fail_nagios(message.removeprefix("opsdash: "))
             fail_source(message, "config", as_json=as_json)
         failing = [result.id for result in snapshot.results if result.status.failing]
         if deadline is None or not failing or time.monotonic() >= deadline:
