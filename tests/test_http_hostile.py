@@ -299,3 +299,20 @@ async def test_credentials_in_a_service_url_are_sent_as_basic_auth_and_never_sho
     assert result.status is Status.CRIT
     assert "s3cr3t-pw" not in shown and expected not in shown
     assert "Authorization: Basic ***" in result.details["body"]
+
+
+def test_cutting_a_large_page_to_its_selectors_lines_selects_the_same_figures() -> None:
+    from opsdash.probes.promtext import START_TIME_SERIES, Selector, parse
+    from opsdash.probes.worker_metrics import _lines_of
+
+    text = _big_metrics_page().decode() + "process_start_time_seconds 1.7e9\n"
+    selectors = [
+        Selector.parse('worker_retries_total{worker="w"}'),
+        Selector.parse("worker_processed"),
+        Selector.parse('http_requests_total{path="/api/v1/item/7"}'),
+    ]
+    names = tuple(sorted({START_TIME_SERIES, *(n for s in selectors for n in s.names())}))
+    whole, cut = parse(text), parse(_lines_of(text, names))
+    assert [cut.select(s) for s in selectors] == [whole.select(s) for s in selectors]
+    assert [cut.select(s) for s in selectors] == [5.0, 500.0, 7.0]
+    assert cut.value(START_TIME_SERIES) == whole.value(START_TIME_SERIES) == 1.7e9
