@@ -218,13 +218,18 @@ def key_rows(app: App[Any]) -> list[tuple[str, str]]:
     """The keys bound right now (app, screen and the focused panel), as ``(keys, does)``:
     what the help screen lists, so that it cannot drift from the bindings."""
     rows: dict[tuple[str, str], list[str]] = {}
+    ours: set[tuple[str, str]] = set()
     for active in app.active_bindings.values():
         binding = active.binding
         does = binding.tooltip or binding.description
         if not does or binding.system:
             continue
-        rows.setdefault((binding.action, does), []).append(app.get_key_display(binding))
-    return [(" / ".join(dict.fromkeys(keys)), does) for (_, does), keys in rows.items()]
+        row = (binding.action, does)
+        rows.setdefault(row, []).append(app.get_key_display(binding))
+        if binding.tooltip:
+            ours.add(row)  # opsdash's own keys (they carry a description) come first
+    listed = sorted(rows, key=lambda row: row not in ours)
+    return [(" / ".join(dict.fromkeys(rows[row])), row[1]) for row in listed]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -252,4 +257,5 @@ class HelpScreen(ModalScreen[None]):
             "row to select it, click it again for its detail.",
             style="dim",
         )
-        yield Static(Group(table, footnote), id="help-box")
+        with VerticalScroll(id="help-box"):  # scrolls where the screen is short (80x24)
+            yield Static(Group(table, footnote))
