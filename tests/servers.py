@@ -118,11 +118,24 @@ class _Server:
 
     def __enter__(self) -> Self:
         try:
-            self.start()
+            self._first_start()
         except BaseException:
             self.close()
             raise
         return self
+
+    def _first_start(self, attempts: int = 3) -> None:
+        """Start on a new free port when another process took ours between ``free_port()``
+        and the start (suites running side by side on one machine); any other failure is
+        raised at once."""
+        for attempt in range(attempts):
+            try:
+                self.start()
+                return
+            except (RuntimeError, TimeoutError):
+                if attempt == attempts - 1 or not port_open(self.port):
+                    raise
+                self.port = free_port()
 
     def __exit__(
         self,
