@@ -161,3 +161,42 @@ def test_label_values_are_escaped() -> None:
         ]
         == 0
     )
+
+
+def test_certificate_expiry_info_and_incident_series() -> None:
+    from datetime import timedelta
+
+    from opsdash.figures import CertificateFigures, HttpFigures, TlsFigures
+    from opsdash.metrics import check_families, exposition
+
+    cert = CertificateFigures(10.0, AT + timedelta(days=10), "CN=api", "CN=ca")
+    specs = build_plan(REGISTRY)
+    state = PlatformState(REGISTRY, specs)
+    state.apply_all(
+        [
+            result("redis", "redis", "redis", "redis", Status.CRIT, latency_ms=None,
+                   error=ProbeError(ErrorType.REFUSED, "connection refused")),
+            result("booking.health", "booking", "health", "http", Status.OK,
+                   figures=HttpFigures(http_status=200, certificate=cert)),
+            result("booking.ready", "booking", "ready", "http", Status.CRIT,
+                   figures=HttpFigures(http_status=503, dependencies={"redis": Status.CRIT})),
+        ]
+    )  # fmt: skip
+    got = samples(render_prometheus(state.snapshot(started_at=AT)))
+    # a custom `tls` check's certificate (not in this registry: its families alone)
+    tls = result("booking.tls", "booking", "tls", "tls", Status.OK, figures=TlsFigures(cert))
+    got |= samples(exposition(check_families([tls])))
+
+    def labels(**kw: str) -> frozenset[tuple[str, str]]:
+        return frozenset(kw.items())
+
+    ten_days = 10 * 86400.0
+    assert got[("opsdash_tls_cert_expiry_seconds", labels(check="booking.health"))] == ten_days
+    assert got[("opsdash_tls_cert_expiry_seconds", labels(check="booking.tls"))] == ten_days
+    assert ("opsdash_tls_cert_expiry_seconds", labels(check="booking.ready")) not in got
+    info = labels(check="booking.ready", component="booking", kind="http", tags="")
+    assert got[("opsdash_check_info", info)] == 1
+    assert got[("opsdash_incident_status", labels(cause="redis", kind="datastore-down"))] == 2
+    assert got[("opsdash_incident_affected", labels(cause="redis", type="service"))] == 1
+    assert ("opsdash_incident_affected", labels(cause="redis", type="worker")) not in got
+    assert got[("opsdash_incident_check", labels(cause="redis", check="booking.ready"))] == 1
