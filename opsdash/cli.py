@@ -141,8 +141,11 @@ def check(
         )
     )
 
-    # Silences and flapping from `opsdash alert`'s state, when there is one.
-    snapshot = mark_snapshot(snapshot, specs, state_path)
+    # Silences and flapping from `opsdash alert`'s state, when there is one; a state file
+    # that cannot be read costs the marks and a warning, never the check.
+    snapshot = mark_snapshot(
+        snapshot, specs, state_path, warn=lambda m: echo_err(f"opsdash: warning: {m}")
+    )
     emit_snapshot(snapshot, output_format, quiet=quiet)
     sys.exit(snapshot.status.exit_code)
 

@@ -135,7 +135,7 @@ def make_registry(
             "datastores": datastores or {},
             "services": services,
             "alerts": {
-                "targets": {"hook": {"type": "webhook", "url": receiver.url, "retries": 0}},
+                "targets": {"hook": {"type": "webhook", "url": receiver.url}},
                 "routes": [{"targets": ["hook"], "status": ["warn", "crit", "unknown"]}],
                 **(alerts or {}),
             },

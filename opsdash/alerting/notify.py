@@ -1,7 +1,11 @@
 """Delivering notifications: a JSON webhook, a Slack-compatible webhook, or apprise URLs.
 
-Each delivery is bounded: ``timeout`` per attempt and ``retries`` more attempts with a short
-backoff inside the run; what still fails stays in the outbox for the next run. Target URLs
+Each delivery is bounded: one attempt per run, within the target's ``timeout``; a failed one
+stays in the outbox and is tried again by a later run after a backoff (:func:`retry_delay`),
+``retries`` more times at most (:func:`max_attempts`), then given up and reported. Each
+notification carries an idempotency key (``Idempotency-Key`` header and ``idempotency_key`` in
+the payload, the same on every attempt): a webhook that took a notification but answered after
+the timeout can recognise the repeat. Target URLs
 carry tokens (a Slack webhook's path *is* its secret), so a failure is described by the target's
 name and the kind of error, never by its URL or a library's message that may quote it.
 """
@@ -9,6 +13,7 @@ name and the kind of error, never by its URL or a library's message that may quo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,8 +25,9 @@ from opsdash.resources import USER_AGENT
 from opsdash.safetext import printable
 from opsdash.transport import LeanTransport, Request, Response, Wire
 
-_BACKOFF_BASE = 0.25
-_BACKOFF_CAP = 2.0
+_BACKOFF_BASE = 60.0
+_BACKOFF_CAP = 15 * 60.0
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 _ANSWER_CAP = 64 * 1024
 """Bytes of a target's answer read (nothing in it is judged but the status)."""
 
@@ -101,38 +107,63 @@ async def _apprise(target: AppriseTarget, payload: Mapping[str, Any]) -> None:
         raise DeliveryError("apprise could not deliver to every URL")
 
 
+def idempotency_key(*parts: object) -> str:
+    """A key naming one notification (the same for every attempt and target): a digest of
+    what makes it unique (platform, group, kind, when it was decided)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+    return digest[:32]
+
+
+def max_attempts(target: AlertTarget) -> int:
+    """Attempts before a notification to ``target`` is given up (one per run)."""
+    return 1 + (APPRISE_RETRIES if isinstance(target, AppriseTarget) else target.retries)
+
+
+APPRISE_RETRIES = 5
+"""apprise targets have no ``retries`` key: as many as the webhook default."""
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait after ``attempts`` failed attempts before the next: the next run at
+    once after the first failure, then 1, 2, 4... minutes, at most 15."""
+    if attempts <= 1:
+        return 0.0
+    return float(min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0 ** (attempts - 2)))
+
+
+def _key_headers(payload: Mapping[str, Any]) -> dict[str, str]:
+    key = payload.get("idempotency_key")
+    return {IDEMPOTENCY_HEADER: str(key)} if key else {}
+
+
 async def _once(client: HttpClient, target: AlertTarget, payload: Mapping[str, Any]) -> None:
     if isinstance(target, WebhookTarget):
-        await _post(client, target.url, payload, headers=target.headers, timeout=target.timeout)
+        headers = {**_key_headers(payload), **target.headers}
+        await _post(client, target.url, payload, headers=headers, timeout=target.timeout)
     elif isinstance(target, SlackTarget):
         body = {"text": f"*{title(payload)}*\n{text(payload)}"}
-        await _post(client, target.url, body, headers={}, timeout=target.timeout)
+        await _post(client, target.url, body, headers=_key_headers(payload), timeout=target.timeout)
     else:
         await _apprise(target, payload)
 
 
 async def deliver(client: HttpClient, target: AlertTarget, payload: Mapping[str, Any]) -> None:
-    """Send ``payload`` to ``target``, retrying ``retries`` times; raise :class:`DeliveryError`
-    (with a message free of URLs and tokens) when every attempt failed."""
-    attempts = 1 + (0 if isinstance(target, AppriseTarget) else target.retries)
+    """One attempt to send ``payload`` to ``target``; :class:`DeliveryError` (with a message
+    free of URLs and tokens, control characters escaped) when it failed. Retrying is the
+    caller's, one attempt per run (:func:`retry_delay`, :func:`max_attempts`)."""
     redact = _secrets(target)
-    reason = "not attempted"
-    for attempt in range(attempts):
-        if attempt:
-            await asyncio.sleep(min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1)))
-        try:
-            await _once(client, target, payload)
-            return
-        except DeliveryError as exc:
-            reason = str(exc)
-        except TimeoutError:
-            reason = "no answer within the timeout"
-        except Exception as exc:  # a network error or a library's surprise: retry, then report
-            error = classify(exc)
-            reason = f"{error.type}: {error.message}"
-    noun = "attempt" if attempts == 1 else "attempts"
+    try:
+        await _once(client, target, payload)
+        return
+    except DeliveryError as exc:
+        reason = str(exc)
+    except TimeoutError:
+        reason = "no answer within the timeout"
+    except Exception as exc:  # a network error or a library's surprise: reported, kept
+        error = classify(exc)
+        reason = f"{error.type}: {error.message}"
     # The reason may quote the target's reason phrase: the server's text, shown on stderr.
-    raise DeliveryError(printable(redact(f"{reason} ({attempts} {noun})")))
+    raise DeliveryError(printable(redact(reason)))
 
 
 def make_client() -> HttpClient:

@@ -26,7 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opsdash.alerting.notify import DeliveryError, deliver, make_client, title
+from opsdash.alerting.notify import (
+    DeliveryError,
+    deliver,
+    idempotency_key,
+    make_client,
+    max_attempts,
+    retry_delay,
+    title,
+)
 from opsdash.alerting.policy import Decision, Notification, Policy, decide, route
 from opsdash.alertstate.store import (
     CheckState,
@@ -42,7 +50,8 @@ from opsdash.alertstate.store import (
 )
 from opsdash.figures import figures_from_json, type_name
 from opsdash.plan import CheckSpec
-from opsdash.registry.model import Registry
+from opsdash.registry.model import AlertTarget, Registry
+from opsdash.registry.units import format_duration
 from opsdash.resources import Resources
 from opsdash.result_json import check_object
 from opsdash.results import CheckResult, ErrorType, ProbeError
@@ -123,21 +132,23 @@ def _commit(
         for key in decision.closed:
             store.delete_group(key)
         for notification in decision.notifications:
+            # One key per notification, the same for every target and every attempt.
+            key = idempotency_key(registry.platform, notification.group.key, notification.kind, now)
+            payload = {**notification.payload, "idempotency_key": key}
             for target in route(notification, registry.alerts):
-                store.enqueue(
-                    target, notification.kind, notification.group.key, notification.payload, now
-                )
+                store.enqueue(target, notification.kind, notification.group.key, payload, now)
         store.purge_history(now - registry.alerts.history_retention)
         store.purge_silences(now)
 
 
 async def _deliver_outbox(
-    store: Store, registry: Registry, out: Echo, err: Echo
+    store: Store, registry: Registry, out: Echo, err: Echo, now: float
 ) -> tuple[int, int]:
-    """Send every pending notification; (sent, failed). Per target in order, stopping at the
-    first failure so that a target never gets a ``resolved`` before its ``firing``."""
+    """Send the pending notifications that are due; (sent, failed). Per target in order,
+    stopping at the first failure or the first not yet due, so that a target never gets a
+    ``resolved`` before its ``firing``. One attempt per notification per run."""
     pending: dict[str, list[OutboxItem]] = {}
-    for item in store.outbox():
+    for item in _recover_interrupted(store, err):
         pending.setdefault(item.target, []).append(item)
     counts = {"sent": 0, "failed": 0}
 
@@ -152,16 +163,14 @@ async def _deliver_outbox(
             )
             return
         for position, item in enumerate(items):
+            if item.next_attempt > now:
+                return  # backing off after a failure: this and the later ones wait
+            store.sending(item.id, now)
             try:
                 await deliver(client, target, item.payload)
             except DeliveryError as exc:
-                store.failed(item.id, str(exc))
-                left = len(items) - position
-                counts["failed"] += left
-                err(
-                    f"opsdash alert: target {name!r} failed: {exc}; {left} notification(s) "
-                    "kept for the next run"
-                )
+                counts["failed"] += len(items) - position
+                _failed(store, item, target, name, str(exc), now, err)
                 return
             store.delivered(item.id)
             counts["sent"] += 1
@@ -171,6 +180,54 @@ async def _deliver_outbox(
         async with make_client() as client:
             await asyncio.gather(*(drain(n, items, client) for n, items in pending.items()))
     return counts["sent"], counts["failed"]
+
+
+def _recover_interrupted(store: Store, err: Echo) -> list[OutboxItem]:
+    """The outbox, after dealing with deliveries a dead run left in flight: each is re-sent
+    once (it may or may not have arrived: the idempotency key tells the receiver), and given
+    up when a run died while sending it again."""
+    kept: list[OutboxItem] = []
+    for item in store.outbox():
+        if item.sending is None:
+            kept.append(item)
+            continue
+        if item.interrupted >= 1:
+            store.delivered(item.id)
+            err(
+                f"opsdash alert: gave up {item.kind} to {item.target!r}: two runs died while "
+                f"sending it (idempotency key {item.payload.get('idempotency_key')})"
+            )
+            continue
+        store.interrupted(item.id)
+        kept.append(replace(item, sending=None, interrupted=item.interrupted + 1))
+    return kept
+
+
+def _failed(
+    store: Store,
+    item: OutboxItem,
+    target: AlertTarget,
+    name: str,
+    reason: str,
+    now: float,
+    err: Echo,
+) -> None:
+    attempts = item.attempts + 1
+    noun = "attempt" if attempts == 1 else "attempts"
+    if attempts >= max_attempts(target):
+        store.delivered(item.id)
+        err(
+            f"opsdash alert: target {name!r} failed: {reason}; gave up {item.kind} "
+            f"after {attempts} {noun}"
+        )
+        return
+    delay = retry_delay(attempts)
+    store.failed(item.id, reason, retry_at=now + delay)
+    when = "on the next run" if delay == 0 else f"in {format_duration(delay)} at the earliest"
+    err(
+        f"opsdash alert: target {name!r} failed: {reason} ({attempts} {noun}); "
+        f"kept, tried again {when}"
+    )
 
 
 def _print_dry_run(store: Store, decision: Decision, registry: Registry, out: Echo) -> None:
@@ -314,5 +371,5 @@ async def _run(
         _print_dry_run(store, decision, registry, out)
         return RunOutcome(exit_code, snapshot, decision.notifications)
     _commit(store, decision, snapshot, registry, now)
-    sent, failed = await _deliver_outbox(store, registry, out, err)
+    sent, failed = await _deliver_outbox(store, registry, out, err, clock())
     return RunOutcome(exit_code, snapshot, decision.notifications, sent, failed)

@@ -81,7 +81,10 @@ CREATE TABLE outbox (
     payload TEXT NOT NULL,
     created REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    sending REAL,
+    interrupted INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE silences (
     id INTEGER PRIMARY KEY,
@@ -92,6 +95,19 @@ CREATE TABLE silences (
     author TEXT NOT NULL
 );
 """
+
+
+_OUTBOX_COLUMNS = {
+    "next_attempt": "REAL NOT NULL DEFAULT 0",
+    "sending": "REAL",
+    "interrupted": "INTEGER NOT NULL DEFAULT 0",
+}
+"""Outbox columns added after schema version 1 shipped: added in place to older files (a plain
+``ADD COLUMN``; readers that do not know them are unaffected)."""
+
+MAX_TIMESTAMP = 253_402_300_799.0
+"""9999-12-31T23:59:59Z: the last moment a datetime can hold. A stored time past it (a silence
+made by a version that did not cap durations) is read as this, never as an overflow."""
 
 
 class StateFileError(Exception):
@@ -151,6 +167,13 @@ class OutboxItem:
     created: float
     attempts: int
     last_error: str | None
+    next_attempt: float = 0.0
+    """Not to be tried again before this time (backoff after a failure)."""
+    sending: float | None = None
+    """When an attempt started that has no outcome yet: set only while a run delivers it, so
+    at the start of a run it means the run that sent it died in flight."""
+    interrupted: int = 0
+    """How many runs died while delivering it (re-sent once, then given up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +190,8 @@ class Silence:
 
     @property
     def expires_at(self) -> datetime:
-        """``expires`` as a UTC datetime."""
-        return datetime.fromtimestamp(self.expires, UTC)
+        """``expires`` as a UTC datetime (capped at :data:`MAX_TIMESTAMP`)."""
+        return datetime.fromtimestamp(min(self.expires, MAX_TIMESTAMP), UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +260,7 @@ def _initialise(connection: sqlite3.Connection) -> None:
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
         connection.execute(HEARTBEATS_TABLE)
+        _add_outbox_columns(connection)
         return
     if version != 0:
         raise sqlite3.DatabaseError(f"unsupported state schema version {version}")
@@ -250,6 +274,24 @@ def _initialise(connection: sqlite3.Connection) -> None:
             connection.execute(HEARTBEATS_TABLE)
             connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _add_outbox_columns(connection: sqlite3.Connection) -> None:
+    """Give a state file written before the delivery bookkeeping its columns (idempotent)."""
+    have = {row[1] for row in connection.execute("PRAGMA table_info(outbox)")}
+    missing = [name for name in _OUTBOX_COLUMNS if name not in have]
+    if not missing:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in connection.execute("PRAGMA table_info(outbox)")}
+        for name in missing:
+            if name not in have:
+                connection.execute(f"ALTER TABLE outbox ADD COLUMN {name} {_OUTBOX_COLUMNS[name]}")
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -273,12 +315,15 @@ def _open_writable(path: Path) -> Store:
 def open_store(path: Path, *, report: Callable[[str], None]) -> Store:
     """The store at ``path``, created if missing. A corrupt or foreign file is renamed aside
     (reported through ``report``) and a fresh store is created in its place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        problem = _problem_with(path)
-        if problem is not None:
-            aside = set_aside(path)
-            report(f"the state file {path} is not usable ({problem}); moved it to {aside.name}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            problem = _problem_with(path)
+            if problem is not None:
+                aside = set_aside(path)
+                report(f"the state file {path} is not usable ({problem}); moved it to {aside.name}")
+    except OSError as exc:  # a read-only or unreadable directory: the file is left alone
+        raise StateFileError(f"cannot use the state file {path}: {exc.strerror or exc}") from None
     try:
         return _open_writable(path)
     except sqlite3.OperationalError as exc:
@@ -505,22 +550,35 @@ class Store:
     def outbox(self) -> list[OutboxItem]:
         """Every undelivered notification, oldest first."""
         rows = self.connection.execute(
-            "SELECT id, target, kind, group_key, payload, created, attempts, last_error"
-            " FROM outbox ORDER BY id"
+            "SELECT id, target, kind, group_key, payload, created, attempts, last_error,"
+            " next_attempt, sending, interrupted FROM outbox ORDER BY id"
         )
-        return [
-            OutboxItem(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) for r in rows
-        ]
+        return [OutboxItem(r[0], r[1], r[2], r[3], json.loads(r[4]), *r[5:]) for r in rows]
+
+    def sending(self, item_id: int, now: float) -> None:
+        """An attempt starts: counted and marked in flight *before* anything is sent
+        (committed at once), so that a run killed during the delivery is known to the next."""
+        self.connection.execute(
+            "UPDATE outbox SET attempts = attempts + 1, sending = ? WHERE id = ?",
+            (now, item_id),
+        )
+
+    def interrupted(self, item_id: int) -> None:
+        """The run that was sending it died: one more interruption, no longer in flight."""
+        self.connection.execute(
+            "UPDATE outbox SET interrupted = interrupted + 1, sending = NULL WHERE id = ?",
+            (item_id,),
+        )
 
     def delivered(self, item_id: int) -> None:
-        """The target accepted it: forget it (a single atomic statement)."""
+        """The target accepted it (or it was given up): forget it (one atomic statement)."""
         self.connection.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
 
-    def failed(self, item_id: int, error: str) -> None:
-        """The target refused it or could not be reached: keep it for the next run."""
+    def failed(self, item_id: int, error: str, *, retry_at: float = 0.0) -> None:
+        """The attempt failed: keep it for a later run, not before ``retry_at``."""
         self.connection.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-            (error, item_id),
+            "UPDATE outbox SET last_error = ?, sending = NULL, next_attempt = ? WHERE id = ?",
+            (error, retry_at, item_id),
         )
 
     # heartbeats
@@ -541,7 +599,9 @@ class Store:
     def add_silence(
         self, matcher: str, reason: str, *, now: float, duration: float, author: str
     ) -> Silence:
-        """Silence ``matcher`` for ``duration`` seconds from ``now``."""
+        """Silence ``matcher`` for ``duration`` seconds from ``now`` (at most until
+        :data:`MAX_TIMESTAMP`: the CLI caps durations, this guards any other caller)."""
+        duration = max(0.0, min(duration, MAX_TIMESTAMP - now))
         with self.transaction():
             cursor = self.connection.execute(
                 "INSERT INTO silences (matcher, reason, created, expires, author)"
@@ -590,8 +650,13 @@ class RunLock:
 
     def acquire(self) -> bool:
         """Take the lock; ``False`` when another process holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StateFileError(
+                f"cannot create the lock file {self.path}: {exc.strerror or exc}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -7,8 +7,9 @@ read it through :class:`AlertView`; ``opsdash alert`` (:mod:`opsdash.alerting`) 
 from __future__ import annotations
 
 import fnmatch
+import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,9 +126,25 @@ class AlertView:
         )
 
 
+STATE_PROBLEMS = (sqlite3.Error, OSError, ValueError, OverflowError)
+"""What reading a damaged, foreign or unreadable state file can raise."""
+
+
 def mark_snapshot(
-    snapshot: Snapshot, specs: Sequence[CheckSpec], path: Path | None = None
+    snapshot: Snapshot,
+    specs: Sequence[CheckSpec],
+    path: Path | None = None,
+    *,
+    warn: Callable[[str], None] | None = None,
 ) -> Snapshot:
     """``snapshot`` marked with what the alerting state at ``path`` says (see
-    :class:`AlertView`): ``check`` shows planned work and unstable checks this way."""
-    return AlertView.read(path).apply(snapshot, specs)
+    :class:`AlertView`): ``check`` shows planned work and unstable checks this way.
+
+    The state is an extra: when it cannot be read the snapshot comes back unmarked and
+    ``warn`` is told why (``check`` must report on the platform whatever the state file is)."""
+    try:
+        return AlertView.read(path).apply(snapshot, specs)
+    except STATE_PROBLEMS as exc:
+        if warn is not None:
+            warn(f"alerting state not read ({type(exc).__name__}: {exc}); no silence marks")
+        return snapshot

@@ -60,6 +60,8 @@ def alert(
     (opsdash silence) hold them back. A failed delivery is kept and retried on the next run.
     Exit codes as check; a run that finds another one running says so and exits 0.
     """
+    import sqlite3
+
     from opsdash.alerting.run import alert_run
     from opsdash.alertstate.store import StateFileError
     from opsdash.commands.common import load, run_async, selected_specs
@@ -79,6 +81,9 @@ def alert(
         )
     except StateFileError as exc:
         _err(f"opsdash alert: {exc}")
+        sys.exit(ExitCode.UNKNOWN)
+    except sqlite3.Error as exc:  # opened, then refused a write (a read-only file or disk)
+        _err(f"opsdash alert: cannot write the state file {_state(state_path)}: {exc}")
         sys.exit(ExitCode.UNKNOWN)
     sys.exit(outcome.exit_code)
 

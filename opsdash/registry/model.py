@@ -660,7 +660,8 @@ class WebhookTarget(Model):
     url: Address
     headers: dict[str, str] = {}
     timeout: Timeout = 5.0
-    retries: int = Field(default=2, ge=0, le=10)
+    retries: int = Field(default=5, ge=0, le=10)
+    """Attempts after the first, one per run, backing off (next run, then 1, 2, 4, 8 min)."""
 
 
 class SlackTarget(Model):
@@ -669,7 +670,8 @@ class SlackTarget(Model):
     type: Literal["slack"]
     url: Address
     timeout: Timeout = 5.0
-    retries: int = Field(default=2, ge=0, le=10)
+    retries: int = Field(default=5, ge=0, le=10)
+    """Attempts after the first, one per run, backing off (next run, then 1, 2, 4, 8 min)."""
 
 
 class AppriseTarget(Model):
