@@ -24,7 +24,7 @@ the dashboard, alert notifications, the exporter) reads these fields, so they ca
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -196,58 +196,106 @@ def datastore_named(registry: Registry, reported: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One round's results, indexed the way the rules ask about them.
+
+    Built once so that every rule reads the same facts: which checks belong to which component,
+    what each one depends on, which datastores are down, and what each failing service or worker
+    says about the datastores it uses."""
+
+    by_id: Mapping[str, CheckResult]
+    checks_of: Mapping[str, Sequence[CheckResult]]
+    depends_on: Mapping[str, tuple[str, ...]]
+    dependants: tuple[str, ...]
+    """Failing services and workers (spec order): the candidates the rules place."""
+    reports: Mapping[str, frozenset[str]]
+    """For each dependant, the datastores its readiness bodies report failing."""
+    down: tuple[str, ...]
+    """Datastores whose own check is crit (registry order)."""
+
+    @classmethod
+    def gather(
+        cls, registry: Registry, specs: Sequence[CheckSpec], results: Sequence[CheckResult]
+    ) -> Evidence:
+        """Index ``results`` by component through ``specs``."""
+        by_id = {result.id: result for result in results}
+        checks_of: dict[str, list[CheckResult]] = {}
+        depends_on: dict[str, tuple[str, ...]] = {}
+        for spec in specs:
+            depends_on[spec.component] = spec.depends_on
+            if spec.id in by_id:
+                checks_of.setdefault(spec.component, []).append(by_id[spec.id])
+        dependants = tuple(
+            name
+            for name, checks in checks_of.items()
+            if registry.component_type(name) != "datastore"
+            and any(r.status.failing for r in checks)
+        )
+        reports = {
+            name: frozenset().union(*(reported_failing(registry, r) for r in checks_of[name]))
+            for name in dependants
+        }
+        down = tuple(
+            name
+            for name in registry.datastores
+            if (main := by_id.get(name)) is not None and main.status is Status.CRIT
+        )
+        return cls(by_id, checks_of, depends_on, dependants, reports, down)
+
+    def failing_checks(self, component: str) -> list[CheckResult]:
+        """The failing checks of ``component`` (spec order)."""
+        return [r for r in self.checks_of.get(component, ()) if r.status.failing]
+
+    def answered(self, component: str) -> bool:
+        """Whether some failing check of ``component`` got an answer to judge (a 503, a climbing
+        retry rate), rather than no connection at all: only an answer ties it to a datastore."""
+        return any(r.error is None for r in self.failing_checks(component))
+
+
+Rule = Callable[[Registry, Evidence, frozenset[str]], list[Incident]]
+"""One rule: the incidents it finds among the dependants not yet ``placed`` by earlier rules."""
+
+
 def find_incidents(
     registry: Registry, specs: Sequence[CheckSpec], results: Sequence[CheckResult]
 ) -> list[Incident]:
-    """The incidents that explain the failing ``results``, worst first."""
-    by_id = {result.id: result for result in results}
-    checks_of: dict[str, list[CheckResult]] = {}
-    depends_on: dict[str, tuple[str, ...]] = {}
-    for spec in specs:
-        depends_on[spec.component] = spec.depends_on
-        if spec.id in by_id:
-            checks_of.setdefault(spec.component, []).append(by_id[spec.id])
+    """The incidents that explain the failing ``results``, worst first.
 
-    def failing_checks(component: str) -> list[CheckResult]:
-        return [r for r in checks_of.get(component, []) if r.status.failing]
-
-    def answered(component: str) -> bool:
-        # Some failing check got an answer to judge (a 503, a climbing retry rate), rather
-        # than no connection at all.
-        return any(r.error is None for r in failing_checks(component))
-
-    dependants = [
-        name
-        for name in checks_of
-        if registry.component_type(name) != "datastore" and failing_checks(name)
-    ]
-    reports = {
-        name: set().union(*(reported_failing(registry, r) for r in checks_of[name]))
-        for name in dependants
-    }
-    down = [
-        name
-        for name in registry.datastores
-        if (main := by_id.get(name)) is not None and main.status is Status.CRIT
-    ]
-    placed: set[str] = set()
+    The rules run in :data:`RULES` order, each seeing the dependants the earlier ones placed, so
+    that a failing dependant lands in one incident only."""
+    evidence = Evidence.gather(registry, specs, results)
     incidents: list[Incident] = []
+    for rule in RULES:
+        placed = frozenset(name for incident in incidents for name in incident.affected.names)
+        incidents.extend(rule(registry, evidence, placed))
+    incidents.sort(key=lambda incident: -incident.status.severity)
+    return incidents
 
-    # 1. datastores down, and their failing dependants: those whose answers name it, and those
-    #    that depend on it and answered (one that does not answer at all is down itself)
-    for datastore in down:
+
+def datastores_down(
+    registry: Registry, evidence: Evidence, placed: frozenset[str]
+) -> list[Incident]:
+    """Rule 1: a datastore opsdash cannot reach is the cause of its failing dependants.
+
+    Dependants count when their readiness body names it, or when they depend on it and answered
+    (a 503, a climbing retry rate); one that does not answer at all is down itself (rule 4).
+    Down datastores are taken in registry order, and the first one to claim a dependant keeps
+    it, so that one outage is not counted twice."""
+    taken = set(placed)
+    incidents = []
+    for datastore in evidence.down:
         affected = [
             name
-            for name in dependants
-            if name not in placed
+            for name in evidence.dependants
+            if name not in taken
             and (
-                datastore in reports[name]
-                or (datastore in depends_on.get(name, ()) and answered(name))
+                datastore in evidence.reports[name]
+                or (datastore in evidence.depends_on.get(name, ()) and evidence.answered(name))
             )
         ]
-        placed.update(affected)
-        main = by_id[datastore]
-        notes = _cascade_notes(affected, checks_of, datastore)
+        taken.update(affected)
+        main = evidence.by_id[datastore]
         incidents.append(
             Incident(
                 cause=datastore,
@@ -255,36 +303,58 @@ def find_incidents(
                 kind=IncidentKind.DATASTORE_DOWN,
                 status=Status.CRIT,
                 affected=Affected.split(registry, affected),
-                checks=_ids([main], *(failing_checks(n) for n in affected)),
-                notes=(main.summary, *notes),
+                checks=_ids([main], *(evidence.failing_checks(n) for n in affected)),
+                notes=(main.summary, *cascade_notes(evidence, affected, datastore)),
                 detail=main.summary,
             )
         )
+    return incidents
 
-    # 2. datastores that answer opsdash but that two or more dependants report failing
+
+def unreachable_from_dependants(
+    registry: Registry, evidence: Evidence, placed: frozenset[str]
+) -> list[Incident]:
+    """Rule 2: a datastore that answers opsdash while two or more dependants report it failing.
+
+    opsdash reaching it fine means the datastore itself is up; the fault is between the
+    dependants and it (network, credentials, pool exhaustion). One reporter alone is more likely
+    that dependant's own fault, so it is left to rule 4."""
+    taken = set(placed)
+    incidents = []
     for datastore in registry.datastores:
-        if datastore in down or by_id.get(datastore) is None:
+        if datastore in evidence.down or evidence.by_id.get(datastore) is None:
             continue
-        reporters = [n for n in dependants if n not in placed and datastore in reports[n]]
+        reporters = [
+            n for n in evidence.dependants if n not in taken and datastore in evidence.reports[n]
+        ]
         if len(reporters) < 2:
             continue
-        placed.update(reporters)
+        taken.update(reporters)
         incidents.append(
             Incident(
                 cause=datastore,
                 cause_type="datastore",
                 kind=IncidentKind.UNREACHABLE_FROM_DEPENDANTS,
-                status=worst(r.status for n in reporters for r in failing_checks(n)),
+                status=worst(r.status for n in reporters for r in evidence.failing_checks(n)),
                 affected=Affected.split(registry, reporters),
-                checks=_ids(*(failing_checks(n) for n in reporters)),
+                checks=_ids(*(evidence.failing_checks(n) for n in reporters)),
             )
         )
+    return incidents
 
-    # 3. other failing datastore checks
+
+def failing_datastores(
+    registry: Registry, evidence: Evidence, placed: frozenset[str]
+) -> list[Incident]:
+    """Rule 3: any other failing datastore check (slow, nearly full, missing indexes).
+
+    The datastore still answers, so nothing is blamed on it: it is its own incident, quoting its
+    checks' own words, and affects no other component."""
+    incidents = []
     for datastore in registry.datastores:
-        if datastore in down:
+        if datastore in evidence.down:
             continue
-        failing = failing_checks(datastore)
+        failing = evidence.failing_checks(datastore)
         if failing:
             incidents.append(
                 Incident(
@@ -297,23 +367,22 @@ def find_incidents(
                     detail="; ".join(_unique(r.summary for r in failing)),
                 )
             )
+    return incidents
 
-    # 4. services and workers failing on their own
-    for name in dependants:
+
+def failing_on_their_own(
+    registry: Registry, evidence: Evidence, placed: frozenset[str]
+) -> list[Incident]:
+    """Rule 4: a service or worker no datastore explains is its own incident.
+
+    Either its dependencies are fine (then the summary says so, pointing at the component
+    itself) or it does not answer at all: then it is down itself, whatever else is down."""
+    incidents = []
+    for name in evidence.dependants:
         if name in placed:
             continue
-        failing = failing_checks(name)
-        dependencies = depends_on.get(name, ())
-        fine = bool(dependencies) and not any(
-            (main := by_id.get(d)) is not None and main.status.failing for d in dependencies
-        )
-        # "health, ready: connection refused" rather than the same words twice
-        summaries = _unique(r.summary for r in failing)
-        detail = (
-            ", ".join(r.check for r in failing) + f": {summaries[0]}"
-            if len(summaries) == 1
-            else "; ".join(f"{r.check}: {r.summary}" for r in failing)
-        )
+        failing = evidence.failing_checks(name)
+        fine = dependencies_fine(evidence, name)
         incidents.append(
             Incident(
                 cause=name,
@@ -322,21 +391,48 @@ def find_incidents(
                 status=worst(r.status for r in failing),
                 affected=Affected.split(registry, [name]),
                 checks=_ids(failing),
-                detail=detail + (" (its dependencies are fine)" if fine else ""),
+                detail=component_detail(failing) + (" (its dependencies are fine)" if fine else ""),
             )
         )
-    incidents.sort(key=lambda incident: -incident.status.severity)
     return incidents
 
 
-def _cascade_notes(
-    affected: Sequence[str], checks_of: Mapping[str, Sequence[CheckResult]], datastore: str
-) -> list[str]:
+RULES: tuple[Rule, ...] = (
+    datastores_down,
+    unreachable_from_dependants,
+    failing_datastores,
+    failing_on_their_own,
+)
+"""The rules, in the order that decides which incident a failing dependant lands in."""
+
+
+def dependencies_fine(evidence: Evidence, component: str) -> bool:
+    """Whether ``component`` declares dependencies and none of their own checks fails: the
+    summary then says so, because the usual first suspect is cleared."""
+    dependencies = evidence.depends_on.get(component, ())
+    return bool(dependencies) and not any(
+        (main := evidence.by_id.get(d)) is not None and main.status.failing for d in dependencies
+    )
+
+
+def component_detail(failing: Sequence[CheckResult]) -> str:
+    """The failing checks of one component in its own words, each reason said once:
+    "health, ready: connection refused" rather than the same words twice."""
+    summaries = _unique(r.summary for r in failing)
+    if len(summaries) == 1:
+        return ", ".join(r.check for r in failing) + f": {summaries[0]}"
+    return "; ".join(f"{r.check}: {r.summary}" for r in failing)
+
+
+def cascade_notes(evidence: Evidence, affected: Sequence[str], datastore: str) -> list[str]:
+    """Flags for the cascading-restart anti-pattern among ``datastore``'s dependants.
+
+    A service whose liveness ``/health`` fails because a datastore is down would be restarted
+    by an orchestrator for another system's fault. Only a /health that answers with a failure is
+    tied to the datastore; one that does not answer at all says nothing about it."""
     notes = []
     for name in affected:
-        for result in checks_of.get(name, ()):
-            # Only a /health that answers with a failure is tied to the datastore; one that does
-            # not answer at all says nothing about it.
+        for result in evidence.checks_of.get(name, ()):
             if result.check == "health" and result.status.failing and result.error is None:
                 notes.append(
                     f"{name}'s liveness /health fails with {datastore}: an orchestrator would "
