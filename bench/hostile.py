@@ -19,17 +19,15 @@ slowest healthy verdict) with and without the hostile ones, as a ratio.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import multiprocessing
 import resource
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
+
+from bench.alternating import alternate, cost, parse_args, print_rss
 
 HEALTHY = 40
 DEADLINE = 3.0
@@ -180,51 +178,22 @@ def worker() -> None:
     print(json.dumps(run_async(main())))
 
 
-def _round(registry: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.hostile", "--worker"],
-        input=json.dumps(registry),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    figures: dict[str, Any] = json.loads(done.stdout)
-    return figures
-
-
 def main() -> None:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(__doc__, runs=5)
     if args.worker:
         worker()
         return
-    receive, send = multiprocessing.Pipe(duplex=False)
-    servers = multiprocessing.Process(target=_servers, args=(send,), daemon=True)
-    servers.start()
-    try:
-        urls = receive.recv()
-        calm: list[dict[str, Any]] = []
-        hostile: list[dict[str, Any]] = []
-        for _ in range(args.runs):
-            calm.append(_round(_registry(urls, hostile=False)))
-            hostile.append(_round(_registry(urls, hostile=True)))
-    finally:
-        servers.kill()
-    calm_ms = statistics.median(f["healthy_max_ms"] for f in calm)
-    with_ms = statistics.median(f["healthy_max_ms"] for f in hostile)
+    calm, hostile = alternate("bench.hostile", _servers, _registry, args.runs)
+    figures = cost(calm, hostile)
+    calm_ms, with_ms = figures.calm_ms, figures.with_ms
     worst = max(hostile, key=lambda f: f["worst_ms"])
-    rss = max(f["rss_mb"] for f in hostile)
-    calm_rss = max(f["rss_mb"] for f in calm)
     raw = sorted({check for f in hostile for check in f["raw_text"]})
     print(
         f"# {int(hostile[0]['checks'])} checks ({HEALTHY} healthy), deadline {DEADLINE:g}s, "
         f"{args.runs} alternating runs"
     )
-    print(f"peak RSS, every hostile reader at once: {rss:.0f} MB (healthy alone {calm_rss:.0f} MB)")
+    print_rss(figures)
     print(
         f"worst probe: {worst['worst_ms']:.0f} ms = deadline + "
         f"{worst['worst_ms'] - DEADLINE * 1000:.0f} ms ({worst['worst_check']})"

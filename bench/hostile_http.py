@@ -12,16 +12,13 @@ every kind (health probe, DLQ http-json, worker metrics http-json and prometheus
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import multiprocessing
 import resource
-import statistics
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
+
+from bench.alternating import alternate, cost, parse_args, print_rss
 
 HEALTHY = 40
 DEADLINE = 3.0
@@ -126,47 +123,18 @@ def worker() -> None:
     print(json.dumps(run_async(main())))
 
 
-def _round(registry: dict[str, Any]) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.hostile_http", "--worker"],
-        input=json.dumps(registry),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    figures: dict[str, float] = json.loads(done.stdout)
-    return figures
-
-
 def main() -> None:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(__doc__, runs=3)
     if args.worker:
         worker()
         return
-    receive, send = multiprocessing.Pipe(duplex=False)
-    servers = multiprocessing.Process(target=_servers, args=(send,), daemon=True)
-    servers.start()
-    try:
-        urls = receive.recv()
-        calm: list[dict[str, float]] = []
-        hostile: list[dict[str, float]] = []
-        for _ in range(args.runs):
-            calm.append(_round(_registry(urls, hostile=False)))
-            hostile.append(_round(_registry(urls, hostile=True)))
-    finally:
-        servers.kill()
-    calm_ms = statistics.median(f["healthy_max_ms"] for f in calm)
-    with_ms = statistics.median(f["healthy_max_ms"] for f in hostile)
+    calm, hostile = alternate("bench.hostile_http", _servers, _registry, args.runs)
+    figures = cost(calm, hostile)
+    calm_ms, with_ms = figures.calm_ms, figures.with_ms
     worst = max(f["worst_ms"] for f in hostile)
-    rss = max(f["rss_mb"] for f in hostile)
-    calm_rss = max(f["rss_mb"] for f in calm)
     print(f"# {int(hostile[0]['checks'])} checks, {HEALTHY} healthy; deadline {DEADLINE:g}s")
-    print(f"peak RSS, every hostile reader at once: {rss:.0f} MB (healthy alone {calm_rss:.0f} MB)")
+    print_rss(figures)
     print(f"worst probe: {worst:.0f} ms = deadline + {worst - DEADLINE * 1000:.0f} ms")
     ratio = with_ms / calm_ms
     print(f"slowest healthy: {with_ms:.0f} ms among them, {calm_ms:.0f} ms alone ({ratio:.2f}x)")
