@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tests.servers import START_TIMEOUT, STOP_TIMEOUT, ServerUnavailable, _Server, wait_until
+from tests.servers import ServerUnavailable, _ProcessServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -46,23 +46,18 @@ def binary(*names: str) -> str:
     raise ServerUnavailable(f"{' / '.join(names)} is not installed (Debian package needed)")
 
 
-class _Daemon(_Server):
+class _Daemon(_ProcessServer):
     """A server process whose readiness is an HTTP GET answering 200."""
 
     ready_path = "/-/ready"
 
     def __init__(self) -> None:
-        self._process: subprocess.Popen[bytes] | None = None
         super().__init__()
         self.log = self.dir / "server.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def argv(self) -> list[str]:
         raise NotImplementedError
@@ -72,14 +67,14 @@ class _Daemon(_Server):
         if self.running:
             return
         with self.log.open("ab") as log:
-            self._process = subprocess.Popen(
-                self.argv(), stdout=log, stderr=subprocess.STDOUT, cwd=self.dir
+            self._spawn(
+                self.argv(),
+                ready=self._ready,
+                what=type(self).__name__,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.dir,
             )
-        try:
-            wait_until(self._ready, timeout=START_TIMEOUT, what=f"{type(self).__name__}")
-        except TimeoutError:
-            self.stop()
-            raise
 
     def _ready(self) -> bool:
         process = self._process
@@ -92,17 +87,6 @@ class _Daemon(_Server):
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
     def api(self, path: str, **params: str) -> Any:
         """GET ``/api/v1/<path>``'s ``data`` (an error answer raises, with Prometheus' error)."""

@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn, Self
+from typing import Any, NoReturn, Self
 
 import pytest
 
@@ -146,10 +146,43 @@ class _Server:
         self.close()
 
 
+class _ProcessServer(_Server):
+    """A server that is one child process: ``running`` while it lives, ``stop`` ends it."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _spawn(self, args: list[str], *, ready: object, what: str, **popen: Any) -> None:
+        """Start ``args`` and wait until ``ready()``; a server not ready in time is stopped."""
+        self._process = subprocess.Popen(args, **popen)
+        try:
+            wait_until(ready, timeout=START_TIMEOUT, what=what)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and wait for the process to end."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 # --- Redis ------------------------------------------------------------------------------
 
 
-class RedisServer(_Server):
+class RedisServer(_ProcessServer):
     """A ``redis-server`` without persistence on a free port, optionally with a password."""
 
     def __init__(self, *, password: str | None = None) -> None:
@@ -158,7 +191,6 @@ class RedisServer(_Server):
             raise ServerUnavailable("redis-server is not on PATH")
         self.binary = binary
         self.password = password
-        self._process: subprocess.Popen[bytes] | None = None
         super().__init__()
 
     @property
@@ -166,10 +198,6 @@ class RedisServer(_Server):
         """``redis://[:password@]127.0.0.1:<port>/0``."""
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
@@ -186,14 +214,14 @@ class RedisServer(_Server):
         ]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
-        self._process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir
+        self._spawn(
+            args,
+            ready=self._answers,
+            what=f"redis on port {self.port}",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.dir,
         )
-        try:
-            wait_until(self._answers, timeout=START_TIMEOUT, what=f"redis on port {self.port}")
-        except TimeoutError:
-            self.stop()
-            raise
 
     def _answers(self) -> bool:
         process = self._process
@@ -218,18 +246,6 @@ class RedisServer(_Server):
             yield
         finally:
             self._process.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL) and wait for the process to end."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # --- PostgreSQL -------------------------------------------------------------------------
@@ -378,7 +394,7 @@ class PostgresServer(_Server):
 # --- MongoDB ----------------------------------------------------------------------------
 
 
-class MongodServer(_Server):
+class MongodServer(_ProcessServer):
     """A standalone ``mongod`` on a free port (only where one is installed)."""
 
     def __init__(self) -> None:
@@ -386,17 +402,12 @@ class MongodServer(_Server):
         if binary is None:
             raise ServerUnavailable("mongod is not on PATH")
         self.binary = binary
-        self._process: subprocess.Popen[bytes] | None = None
         super().__init__()
 
     @property
     def uri(self) -> str:
         """``mongodb://127.0.0.1:<port>/?directConnection=true``."""
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
         """Start mongod and wait until its port accepts connections."""
@@ -419,15 +430,3 @@ class MongodServer(_Server):
             return port_open(self.port)
 
         wait_until(up, timeout=START_TIMEOUT, what=f"mongod on port {self.port}")
-
-    def stop(self) -> None:
-        """Stop mongod and wait for it."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
