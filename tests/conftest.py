@@ -1,4 +1,5 @@
-"""Shared fixtures: throwaway datastore servers (see ``tests/servers.py``).
+"""Shared fixtures: throwaway datastore servers (see ``tests/servers.py``), and ``utc_zone``
+for the dashboard tests (``pytestmark = pytest.mark.usefixtures("utc_zone")``).
 
 ``redis_server`` and ``postgres_server`` start once per session; a test that stops one must
 start it again before it ends (``with server.outage(): ...`` does that, even on failure).
@@ -8,6 +9,7 @@ touching the shared one).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -79,3 +81,13 @@ def _private_state_home(
     """Keep every test away from the user's real alerting state (~/.local/state/opsdash)."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
     monkeypatch.delenv("OPSDASH_STATE", raising=False)
+
+
+@pytest.fixture
+def utc_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times on screen are local: pin the zone so the dashboard reads the same everywhere."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

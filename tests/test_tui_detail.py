@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,14 +27,7 @@ AT = datetime(2026, 1, 25, 10, 0, 0, tzinfo=UTC)
 LONG_DECIMALS = re.compile(r"\d\.\d{4,}")
 
 
-@pytest.fixture(autouse=True)
-def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Times on screen are local: pin the zone."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 def text_of(renderable: object) -> str:

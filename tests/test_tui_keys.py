@@ -4,9 +4,6 @@ bindings, checks that have not answered are counted as pending."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import pytest
 
 from opsdash.tui.app import DashboardApp
@@ -16,13 +13,7 @@ from tests.snapshot_apps.platform import build, round_results, specs
 SMALL = (80, 24)
 
 
-@pytest.fixture(autouse=True)
-def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc_zone")
 
 
 def _header(app: DashboardApp) -> str:
