@@ -4,6 +4,7 @@ clean stop on SIGTERM, against real loopback services."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import subprocess
@@ -118,7 +119,19 @@ def test_shard_specs_keeps_only_its_checks(service: FlipService) -> None:
     assert not {s.id for s in one} & {s.id for s in two}
 
 
-def test_serve_stops_cleanly_on_sigterm(service: FlipService, tmp_path: Path) -> None:
+def _answers(process: subprocess.Popen[str], port: int) -> bool:
+    """Whether ``opsdash serve`` on ``port`` answers /healthz (its early death fails the test)."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        assert process.poll() is None, process.communicate()
+        return False
+
+
+@contextlib.contextmanager
+def _serving(service: FlipService, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``opsdash serve`` of one healthy service on a free port, once it answers /healthz;
+    killed at the end of the block if it is still running."""
     registry = tmp_path / "services.yaml"
     registry.write_text(f"version: 1\nplatform: p\nservices:\n  good:\n    url: {service.url}\n")
     port = free_port()
@@ -127,15 +140,16 @@ def test_serve_stops_cleanly_on_sigterm(service: FlipService, tmp_path: Path) ->
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
+        wait_until(lambda: _answers(process, port), timeout=20, what="the exporter")
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
-        def answers() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()
-                return False
 
-        wait_until(answers, timeout=20, what="the exporter")
+def test_serve_stops_cleanly_on_sigterm(service: FlipService, tmp_path: Path) -> None:
+    with _serving(service, tmp_path) as (process, port):
 
         def shows_the_check() -> bool:
             text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
@@ -144,10 +158,6 @@ def test_serve_stops_cleanly_on_sigterm(service: FlipService, tmp_path: Path) ->
         wait_until(shows_the_check, timeout=10, what="the check in /metrics")
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0
     assert err.strip().endswith("opsdash serve: stopped")
     assert "Traceback" not in err
@@ -170,38 +180,24 @@ def test_serve_stops_cleanly_with_client_connections_open(
 ) -> None:
     # Scrapers mid-request at shutdown (issue 11, class 10): each open connection used to print
     # one CancelledError traceback.
-    registry = tmp_path / "services.yaml"
-    registry.write_text(f"version: 1\nplatform: p\nservices:\n  good:\n    url: {service.url}\n")
-    port = free_port()
-    process = subprocess.Popen(
-        opsdash("serve", "-r", str(registry), "--listen", f"127.0.0.1:{port}"),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
     clients: list[socket.socket] = []
-    try:
-
-        def answers() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()
-                return False
-
-        wait_until(answers, timeout=20, what="the exporter")
-        for _ in range(5):
-            client = socket.create_connection(("127.0.0.1", port), timeout=5)
-            client.sendall(b"GET /metrics HTTP/1.1\r\n")  # a head that never ends
-            clients.append(client)
-        # Accepted in order: once a later request is answered, the five are being served.
-        wait_until(answers, timeout=10, what="the exporter after the open connections")
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=15)
-    finally:
-        for client in clients:
-            client.close()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with _serving(service, tmp_path) as (process, port):
+        try:
+            for _ in range(5):
+                client = socket.create_connection(("127.0.0.1", port), timeout=5)
+                client.sendall(b"GET /metrics HTTP/1.1\r\n")  # a head that never ends
+                clients.append(client)
+            # Accepted in order: once a later request is answered, the five are being served.
+            wait_until(
+                lambda: _answers(process, port),
+                timeout=10,
+                what="the exporter after the open connections",
+            )
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=15)
+        finally:
+            for client in clients:
+                client.close()
     assert process.returncode == 0
     assert "Traceback" not in err and "CancelledError" not in err, err
     assert err.strip().endswith("opsdash serve: stopped")
