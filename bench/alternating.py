@@ -6,6 +6,7 @@ and hostile rounds alternating so both see the same machine load.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import statistics
@@ -18,6 +19,23 @@ from typing import Any
 
 Figures = dict[str, Any]
 """One round's figures as its worker printed them (JSON object)."""
+
+
+async def serve_until_killed(ready: Any, handlers: dict[str, list[Any]]) -> None:
+    """In the servers' child process: serve every handler (``tests.adversarial.serve``), send
+    ``{kind: [base URL, ...]}`` down ``ready``, then keep serving until the process is killed."""
+    from tests import adversarial
+
+    contexts = []
+    urls: dict[str, list[str]] = {}
+    for kind, group in handlers.items():
+        for handler in group:
+            context = adversarial.serve(handler)
+            server = await context.__aenter__()
+            contexts.append(context)  # held: a context dropped would close its server
+            urls.setdefault(kind, []).append(server.url)
+    ready.send(urls)
+    await asyncio.Event().wait()
 
 
 def parse_args(doc: str, runs: int) -> argparse.Namespace:

@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any
 
-from bench.alternating import alternate, cost, parse_args, print_rss
+from bench.alternating import alternate, cost, parse_args, print_rss, serve_until_killed
 
 HEALTHY = 40
 DEADLINE = 3.0
@@ -74,16 +74,7 @@ def _servers(ready: Any) -> None:
             "reset": [adversarial._reset] * COPIES,
             "escapes": [adversarial.fixed(200, "OK\x1b[2J", ESCAPES, json_type)] * COPIES,
         }
-        contexts = []
-        urls: dict[str, list[str]] = {}
-        for kind, group in handlers.items():
-            for handler in group:
-                context = adversarial.serve(handler)
-                server = await context.__aenter__()
-                contexts.append(context)
-                urls.setdefault(kind, []).append(server.url)
-        ready.send(urls)
-        await asyncio.Event().wait()
+        await serve_until_killed(ready, handlers)
 
     asyncio.run(main())
 

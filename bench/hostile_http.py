@@ -18,7 +18,7 @@ import resource
 import sys
 from typing import Any
 
-from bench.alternating import alternate, cost, parse_args, print_rss
+from bench.alternating import alternate, cost, parse_args, print_rss, serve_until_killed
 
 HEALTHY = 40
 DEADLINE = 3.0
@@ -46,16 +46,7 @@ def _servers(ready: Any) -> None:
             "continue": [_endless_continue] * 2,
             "page": [adversarial.fixed(200, "OK", page, {"Content-Type": "text/plain"})] * 2,
         }
-        stack = []
-        urls: dict[str, list[str]] = {}
-        for kind, group in handlers.items():
-            for handler in group:
-                context = adversarial.serve(handler)
-                server = await context.__aenter__()
-                stack.append(context)
-                urls.setdefault(kind, []).append(server.url)
-        ready.send(urls)
-        await asyncio.Event().wait()
+        await serve_until_killed(ready, handlers)
 
     asyncio.run(main())
 
