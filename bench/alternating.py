@@ -104,6 +104,14 @@ def cost(calm: list[Figures], hostile: list[Figures]) -> Cost:
     )
 
 
+def against_deadline(worst_ms: float, deadline_s: float) -> str:
+    """The worst verdict against the deadline, in words that stay true on both sides of it."""
+    over = worst_ms - deadline_s * 1000
+    if over >= 0:
+        return f"{worst_ms:.0f} ms = deadline + {over:.0f} ms"
+    return f"{worst_ms:.0f} ms = {-over:.0f} ms before the deadline"
+
+
 def print_rss(figures: Cost) -> None:
     """The peak-RSS line both benchmarks print."""
     print(

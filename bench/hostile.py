@@ -27,7 +27,14 @@ import sys
 import time
 from typing import Any
 
-from bench.alternating import alternate, cost, parse_args, print_rss, serve_until_killed
+from bench.alternating import (
+    against_deadline,
+    alternate,
+    cost,
+    parse_args,
+    print_rss,
+    serve_until_killed,
+)
 
 HEALTHY = 40
 DEADLINE = 3.0
@@ -185,10 +192,7 @@ def main() -> None:
         f"{args.runs} alternating runs"
     )
     print_rss(figures)
-    print(
-        f"worst probe: {worst['worst_ms']:.0f} ms = deadline + "
-        f"{worst['worst_ms'] - DEADLINE * 1000:.0f} ms ({worst['worst_check']})"
-    )
+    print(f"worst probe: {against_deadline(worst['worst_ms'], DEADLINE)} ({worst['worst_check']})")
     print(
         f"healthy probes' round (slowest healthy verdict, median): {with_ms:.0f} ms with the "
         f"hostile ones, {calm_ms:.0f} ms without ({with_ms / calm_ms:.2f}x)"

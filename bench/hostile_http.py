@@ -18,7 +18,14 @@ import resource
 import sys
 from typing import Any
 
-from bench.alternating import alternate, cost, parse_args, print_rss, serve_until_killed
+from bench.alternating import (
+    against_deadline,
+    alternate,
+    cost,
+    parse_args,
+    print_rss,
+    serve_until_killed,
+)
 
 HEALTHY = 40
 DEADLINE = 3.0
@@ -126,7 +133,7 @@ def main() -> None:
     worst = max(f["worst_ms"] for f in hostile)
     print(f"# {int(hostile[0]['checks'])} checks, {HEALTHY} healthy; deadline {DEADLINE:g}s")
     print_rss(figures)
-    print(f"worst probe: {worst:.0f} ms = deadline + {worst - DEADLINE * 1000:.0f} ms")
+    print(f"worst probe: {against_deadline(worst, DEADLINE)}")
     ratio = with_ms / calm_ms
     print(f"slowest healthy: {with_ms:.0f} ms among them, {calm_ms:.0f} ms alone ({ratio:.2f}x)")
 
