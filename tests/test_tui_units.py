@@ -1,5 +1,5 @@
 """The dashboard's parts that are not widgets: the engine's driver, the results inbox, the
-collector policy and the alerting marks. Each without a terminal."""
+collector policy, the alerting marks and the screen's state. Each without a terminal."""
 
 from __future__ import annotations
 
@@ -13,14 +13,23 @@ from pathlib import Path
 from types import TracebackType
 
 from opsdash.alertstate.store import open_store
+from opsdash.registry.model import Registry
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, Observation
-from opsdash.state import Snapshot
+from opsdash.state import PlatformState, Snapshot
 from opsdash.status import Status
 from opsdash.tui.alert_marks import AlertMarks
 from opsdash.tui.collector import CollectorPolicy
 from opsdash.tui.engine import EngineDriver
 from opsdash.tui.inbox import ResultInbox
+from opsdash.tui.rows import Row, specs_by_component
+from opsdash.tui.screen_state import (
+    ScreenState,
+    counted_title,
+    incidents_title,
+    modes,
+    visible,
+)
 from tests.helpers import result, spec
 
 
@@ -206,3 +215,88 @@ def test_starting_the_collector_policy_twice_still_gives_back_the_original() -> 
     finally:
         policy.stop()
     assert gc.get_threshold() == before
+
+
+def _row(key: str, status: Status, search: str) -> Row:
+    return Row(key, (), status, search)
+
+
+ROWS = [
+    _row("booking", Status.CRIT, "booking core"),
+    _row("billing", Status.OK, "billing core"),
+    _row("redis", Status.WARN, "redis cache"),
+]
+
+
+def test_the_filter_keeps_rows_matching_every_word_and_failing_only() -> None:
+    assert [r.key for r in visible(ROWS, "", failing_only=False)] == [
+        "booking",
+        "billing",
+        "redis",
+    ]
+    assert [r.key for r in visible(ROWS, "Core", failing_only=False)] == ["booking", "billing"]
+    assert [r.key for r in visible(ROWS, "core bill", failing_only=False)] == ["billing"]
+    assert [r.key for r in visible(ROWS, "", failing_only=True)] == ["booking", "redis"]
+    assert [r.key for r in visible(ROWS, "core", failing_only=True)] == ["booking"]
+
+
+def test_panel_titles_count_only_when_the_filter_hides_rows() -> None:
+    assert counted_title("Services", 3, 11) == "Services (3/11)"
+    assert counted_title("Services", 11, 11) == "Services"
+    assert incidents_title(0) == "Incidents: none"
+    assert incidents_title(2) == "Incidents (2)"
+
+
+def test_modes_carry_the_user_switches_and_no_sources_when_probing() -> None:
+    shown = modes(paused=True, engine_error="boom", query="redis", failing_only=True)
+    assert (shown.paused, shown.engine_error, shown.query, shown.failing_only) == (
+        True,
+        "boom",
+        "redis",
+        True,
+    )
+    assert shown.sources is None and shown.source_count == 0 and not shown.cut_off
+
+
+SCREEN_REGISTRY = Registry.model_validate(
+    {
+        "version": 1,
+        "platform": "p",
+        "datastores": {"redis": {"kind": "redis", "url": "redis://127.0.0.1:1/0"}},
+    }
+)
+
+
+def _screen(tmp_path: Path) -> tuple[PlatformState, AlertMarks, ScreenState]:
+    state = PlatformState(SCREEN_REGISTRY, MARKED_SPECS)
+    alerts = AlertMarks(tmp_path / "state.db", MARKED_SPECS)
+    return state, alerts, ScreenState(state, alerts, specs_by_component(MARKED_SPECS))
+
+
+def test_the_snapshot_is_kept_until_new_results_or_new_marks(tmp_path: Path) -> None:
+    state, alerts, screen = _screen(tmp_path)
+    now = datetime.now(UTC)
+    first = screen.view(now).snapshot
+    assert screen.view(now).snapshot is first  # the clock alone does not re-snapshot
+    state.apply_all([result("redis", Status.CRIT)])
+    screen.results_changed()
+    second = screen.view(now).snapshot
+    assert second is not first and [r.id for r in second.results] == ["redis"]
+    with open_store(tmp_path / "state.db", report=print) as store:
+        store.add_silence("redis", "drill", now=time.time(), duration=3600, author="t")
+    alerts.read()
+    marked = screen.view(now).snapshot  # a new read re-marks the same results
+    redis = marked.mark("redis")
+    assert marked is not second and redis is not None and redis.silence is not None
+
+
+def test_the_banner_is_rebuilt_only_for_a_new_snapshot_or_pending_count(tmp_path: Path) -> None:
+    state, _, screen = _screen(tmp_path)
+    now = datetime.now(UTC)
+    view = screen.view(now)
+    assert screen.banner_due(view) == 2  # the first time: nothing has answered
+    assert screen.banner_due(screen.view(now)) is None  # same snapshot, same pending
+    state.apply_all([result("redis", Status.CRIT)])
+    screen.results_changed()
+    assert screen.banner_due(screen.view(now)) == 1
+    assert screen.banner_due(screen.view(now)) is None

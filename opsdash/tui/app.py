@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
 from opsdash.resources import Resources, pool_for, run_async
 from opsdash.results import CheckResult
-from opsdash.state import PlatformState, Snapshot
+from opsdash.state import PlatformState
 from opsdash.tui.alert_marks import AlertMarks
 from opsdash.tui.banner import IncidentBanner, banner_text
 from opsdash.tui.collector import CollectorPolicy
@@ -44,12 +44,11 @@ from opsdash.tui.columns import (
     SERVICE_COLUMNS,
 )
 from opsdash.tui.engine import EngineDriver
-from opsdash.tui.header import Modes, header_text
+from opsdash.tui.header import header_text
 from opsdash.tui.inbox import ResultInbox
 from opsdash.tui.rows import (
     Row,
     RowMemo,
-    View,
     datastore_rows,
     event_rows,
     incident_rows,
@@ -57,6 +56,7 @@ from opsdash.tui.rows import (
     service_rows,
     specs_by_component,
 )
+from opsdash.tui.screen_state import ScreenState, counted_title, incidents_title, modes, visible
 from opsdash.tui.screens import DetailScreen, HelpScreen, key_rows
 from opsdash.tui.sources import SourceDriver, viewer_specs
 from opsdash.tui.widgets import KeyedTable
@@ -160,11 +160,8 @@ class DashboardApp(App[None]):
         self.sources: SourceDriver | None = None
         """Once mounted with ``sources``: their driver, in place of the engine."""
         self._collector = CollectorPolicy()
-        self._snapshot: Snapshot | None = None
-        self._snapshot_marks = -1
-        """The :attr:`AlertMarks.version` the snapshot was marked with."""
-        """The state's snapshot, until the next results (the clock does not change it)."""
         self._by_component = specs_by_component(specs)
+        self._screen_state = ScreenState(self.state, self.alerts, self._by_component)
         # What the panels can show at most: the components --only/--tag selected.
         self._service_total = sum(1 for n in registry.services if n in self._by_component)
         self._worker_total = sum(1 for n in registry.workers if n in self._by_component)
@@ -174,8 +171,6 @@ class DashboardApp(App[None]):
         self._shown_header: Text | None = None
         self._header = Static(id="status-header")
         self._banner = IncidentBanner()
-        self._banner_stamp: tuple[Snapshot, int] | None = None
-        """What the banner was last built from (it changes only with the snapshot)."""
         self._zoomed: KeyedTable | None = None
         """The panel that has the screen to itself (``z``), under the header and banner."""
         self._filter = Input(
@@ -301,7 +296,7 @@ class DashboardApp(App[None]):
         results = list(results)
         if results:
             self.state.apply_all(results)
-            self._snapshot = None
+            self._screen_state.results_changed()
         if not self._collector.is_settled and len(self.state.results()) == len(self.state.specs):
             self._collector.settled()  # the first round is in
         return self.refresh_panels()
@@ -309,46 +304,32 @@ class DashboardApp(App[None]):
     # --- drawing --------------------------------------------------------------------
 
     def _visible(self, rows: list[Row]) -> list[Row]:
-        words = self.query_text.lower().split()
-        return [
-            row
-            for row in rows
-            if (not self.failing_only or row.status.failing)
-            and all(word in row.search for word in words)
-        ]
+        return visible(rows, self.query_text, failing_only=self.failing_only)
 
     def refresh_panels(self) -> int:
         """Bring every panel and the header up to date with the state; the cells written."""
         self.inbox.refreshed()
-        now = self._clock()
-        if self._snapshot is None or self._snapshot_marks != self.alerts.version:
-            # marks are the snapshot's, never the results': a new read re-marks the same state
-            self._snapshot = self.alerts.apply(self.state.snapshot())
-            self._snapshot_marks = self.alerts.version
-        view = View(self.state, self._snapshot, now, by_component=self._by_component)
+        view = self._screen_state.view(self._clock())
         with self.batch_update():
             written = self.services.sync(self._visible(service_rows(view, self._service_memo)))
             written += self.datastores.sync(self._visible(datastore_rows(view)))
             written += self.queues.sync(self._visible(queue_rows(view)))
             written += self.incidents.sync(self._visible(incident_rows(view)))
             written += self.events.sync(self._visible(event_rows(view, self._event_memo)))
-            modes = Modes(self.paused, self._engine_error, self.query_text, self.failing_only)
-            if self.sources is not None:
-                modes = replace(
-                    modes,
-                    sources=tuple(self.sources.states.values()),
-                    source_count=len(self._source_urls),
-                    cut_off=self.sources.cut_off(),
-                )
-            header = header_text(self.state, view, modes)
+            shown_modes = modes(
+                paused=self.paused,
+                engine_error=self._engine_error,
+                query=self.query_text,
+                failing_only=self.failing_only,
+                sources=self.sources,
+                source_count=len(self._source_urls),
+            )
+            header = header_text(self.state, view, shown_modes)
             if header != self._shown_header:
                 self._header.update(header)
                 self._shown_header = header
-            pending = len(self.state.specs) - len(self.state.results())
-            shown = self._banner_stamp
-            # nothing in it ages: only a new snapshot (new results, marks) changes it
-            if shown is None or shown[0] is not view.snapshot or shown[1] != pending:
-                self._banner_stamp = (view.snapshot, pending)
+            pending = self._screen_state.banner_due(view)
+            if pending is not None:
                 self._banner.show(banner_text(view, pending), calm=not view.snapshot.incidents)
             self._update_titles()
         if isinstance(self.screen, DetailScreen):
@@ -358,12 +339,8 @@ class DashboardApp(App[None]):
     def _update_titles(self) -> None:
         shown = {self.services: self._service_total, self.queues: self._worker_total}
         for table, total in shown.items():
-            base = table.panel_title
-            _set_title(
-                table, f"{base} ({table.row_count}/{total})" if table.row_count != total else base
-            )
-        count = self.incidents.row_count
-        _set_title(self.incidents, f"Incidents ({count})" if count else "Incidents: none")
+            _set_title(table, counted_title(table.panel_title, table.row_count, total))
+        _set_title(self.incidents, incidents_title(self.incidents.row_count))
 
     # --- actions --------------------------------------------------------------------
 
