@@ -49,6 +49,37 @@ def number(value: float) -> str:
     return f"{rounded:.0f}" if rounded.is_integer() else f"{rounded:.1f}"
 
 
+def figure(value: float) -> str:
+    """A figure for the detail screen, beside its unit: at most three decimals, fewer for
+    larger numbers; no trailing zeros."""
+    if value != value or value in (float("inf"), float("-inf")):  # NaN, infinities
+        return "not a number"
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    decimals = 2 if abs(value) >= 1 else 3
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def span(seconds: float) -> str:
+    """A duration for the detail screen, units spelled out: ``850 ms``, ``2.5 s``, ``42 s``,
+    ``4 min 05 s``, ``2 h 05 min``, ``3 d 04 h``."""
+    seconds = max(float(seconds), 0.0)
+    if seconds == 0:
+        return "0 s"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 10 and not seconds.is_integer():
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    if whole < 86400:
+        return f"{whole // 3600} h {(whole % 3600) // 60:02d} min"
+    return f"{whole // 86400} d {(whole % 86400) // 3600:02d} h"
+
+
 def clip(text: str, width: int) -> str:
     """One line (whitespace runs become one space), at most ``width`` characters, an ellipsis
     where it was cut."""

@@ -13,12 +13,14 @@ from rich.console import Console
 
 from opsdash.demo.platform import DemoPlatform
 from opsdash.figures import Figures
+from opsdash.formats import figure as number
+from opsdash.formats import span as duration
 from opsdash.plan import build_plan
 from opsdash.results import CheckResult, ErrorType, ProbeError
 from opsdash.rounds import one_round
 from opsdash.state import PlatformState
 from opsdash.status import Status
-from opsdash.tui.humane import duration, local_time, number, value_text
+from opsdash.tui.humane import local_time, value_text
 from opsdash.tui.screens import check_detail
 from tests.snapshot_apps.platform import REGISTRY, specs
 from tests.test_figures_contract import SAMPLES

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from opsdash.formats import figure, span
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _EPOCH_RANGE = (1e9, 4e9)
 """Numbers in this range under a time-like name are Unix times (2001 to 2096)."""
@@ -34,35 +36,6 @@ def plain(text: object) -> str:
     return _CONTROL.sub("", str(text))
 
 
-def number(value: float) -> str:
-    """At most three decimals, fewer for larger numbers; no trailing zeros."""
-    if value != value or value in (float("inf"), float("-inf")):  # NaN, infinities
-        return "not a number"
-    if abs(value) >= 100 or float(value).is_integer():
-        return f"{value:,.0f}"
-    decimals = 2 if abs(value) >= 1 else 3
-    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
-
-
-def duration(seconds: float) -> str:
-    """``850 ms``, ``2.5 s``, ``42 s``, ``4 min 05 s``, ``2 h 05 min``, ``3 d 04 h``."""
-    seconds = max(float(seconds), 0.0)
-    if seconds == 0:
-        return "0 s"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 10 and not seconds.is_integer():
-        return f"{seconds:.1f} s"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    whole = int(seconds)
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60:02d} s"
-    if whole < 86400:
-        return f"{whole // 3600} h {(whole % 3600) // 60:02d} min"
-    return f"{whole // 86400} d {(whole % 86400) // 3600:02d} h"
-
-
 def local_time(at: datetime, now: datetime) -> str:
     """``02:20:14 (3 s ago)``: the local time, with the date when it is not today."""
     local = at.astimezone()
@@ -70,7 +43,7 @@ def local_time(at: datetime, now: datetime) -> str:
     if local.date() != now.astimezone().date():
         shown = local.strftime("%Y-%m-%d %H:%M:%S")
     delta = (now - at).total_seconds()
-    relative = f"{duration(delta)} ago" if delta >= 0 else f"in {duration(-delta)}"
+    relative = f"{span(delta)} ago" if delta >= 0 else f"in {span(-delta)}"
     return f"{shown} ({relative})"
 
 
@@ -99,12 +72,12 @@ def value_text(key: str, value: Any, now: datetime) -> str | None:
         if _time_like(key) and _EPOCH_RANGE[0] <= value <= _EPOCH_RANGE[1]:
             return local_time(datetime.fromtimestamp(value, UTC), now)
         if unit == "s":
-            return duration(value)
+            return span(value)
         if unit == "ms":
-            return duration(value / 1000)
+            return span(value / 1000)
         if unit == "%":
             return f"{value:.1f}".removesuffix(".0") + "%"
-        return f"{number(value)} {unit}".strip()
+        return f"{figure(value)} {unit}".strip()
     if isinstance(value, str):
         if _time_like(key):
             try:

@@ -16,10 +16,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from opsdash.figures import details_json
+from opsdash.formats import span
 from opsdash.results import CheckResult
 from opsdash.state import PlatformState
 from opsdash.status import Status
-from opsdash.tui.humane import duration, fact_rows, is_table, label, local_time, plain, table_of
+from opsdash.tui.humane import fact_rows, is_table, label, local_time, plain, table_of
 from opsdash.tui.rows import STATUS_STYLE, latency_text, sparkline, status_cell
 
 HISTORY_SHOWN = 20
@@ -112,8 +113,7 @@ def check_detail(state: PlatformState, check_id: str, now: datetime) -> Renderab
         facts.add_row("checks", plain(spec.target))
         facts.add_row(
             "how",
-            f"{spec.kind}, every {duration(spec.interval)}, "
-            f"gives up after {duration(spec.timeout)}",
+            f"{spec.kind}, every {span(spec.interval)}, gives up after {span(spec.timeout)}",
         )
         if spec.depends_on:
             facts.add_row("depends on", ", ".join(spec.depends_on))
