@@ -68,6 +68,13 @@ class Run:
     stdout: bytes
 
 
+# Users' installs have bytecode (pip compiles it); a session or CI that sets
+# PYTHONDONTWRITEBYTECODE would make every run compile opsdash from source instead.
+_CHILD_ENV = {
+    name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"
+}
+
+
 def run(argv: Sequence[str], stdin: bytes | None = None) -> Run:
     """Run ``argv`` to its end: wall time, CPU, peak RSS, exit code, output."""
     with tempfile.TemporaryFile() as out:
@@ -78,6 +85,7 @@ def run(argv: Sequence[str], stdin: bytes | None = None) -> Run:
             stderr=subprocess.DEVNULL,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             cwd=ROOT,
+            env=_CHILD_ENV,
         )
         if stdin is not None:
             assert process.stdin is not None

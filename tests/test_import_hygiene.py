@@ -69,3 +69,20 @@ def test_no_module_outside_the_tui_imports_textual() -> None:
         )
     ]
     assert offenders == []
+
+
+
+def test_the_check_command_without_from_loads_no_http_client_library(tmp_path: Path) -> None:
+    """``--from``'s client (httpx) loads only when ``--from`` is given: click calls the option's
+    callback for its empty default too, which once put 0.4 s of imports on every ``check``."""
+    registry = tmp_path / "services.yaml"
+    registry.write_text("version: 1\nplatform: t\nservices:\n  a:\n    url: http://127.0.0.1:9\n")
+    loaded = _modules_after(
+        f"""
+        from opsdash.cli import main
+        code = main(["check", "--json", "--timeout", "0.2s", "-r", {str(registry)!r}])
+        assert code == 2, code  # the service is down: crit, so the round really ran
+        """
+    )
+    assert "opsdash.rounds" in loaded
+    assert "httpx" not in loaded and "opsdash.remote" not in loaded

@@ -24,6 +24,8 @@ def from_option_callback(
     ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 ) -> tuple[str, ...]:
     """Each ``--from`` as a serve's base URL, or a usage error."""
+    if not values:  # click calls back for the default too: no client imports then
+        return ()
     from opsdash.remote import source_url
 
     try:
