@@ -26,12 +26,12 @@ import asyncio
 import contextlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from opsdash.document import check_document, dumps, error_document
 from opsdash.figures import type_name
 from opsdash.formats import iso
+from opsdash.records import dataclass
 from opsdash.result_json import check_object
 from opsdash.results import CheckResult
 from opsdash.state import PlatformState

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
+from opsdash.records import dataclass
 from opsdash.status import Status
 
 TABLE = """

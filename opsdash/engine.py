@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from opsdash.harness import run_probe
 from opsdash.plan import CheckSpec
+from opsdash.records import dataclass
 from opsdash.resources import Resources
 from opsdash.results import CheckResult
 

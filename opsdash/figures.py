@@ -27,10 +27,10 @@ import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from opsdash.records import dataclass, field
 from opsdash.status import Status
 
 OMIT_NONE: Mapping[str, bool] = {"omit_none": True}

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hmac
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from opsdash.alertstate.store import open_store
 from opsdash.beats import Heartbeat
+from opsdash.records import dataclass
 from opsdash.registry.model import HeartbeatCheck, Registry
 from opsdash.status import Status
 

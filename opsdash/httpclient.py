@@ -24,10 +24,10 @@ import base64
 import json as jsonlib
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urljoin
 
+from opsdash.records import dataclass
 from opsdash.transport import (
     NetworkStream,
     RemoteProtocolError,

@@ -25,11 +25,11 @@ the dashboard, alert notifications, the exporter) reads these fields, so they ca
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from opsdash.figures import HttpFigures
+from opsdash.records import dataclass, field
 from opsdash.registry.model import Registry
 from opsdash.results import CheckResult
 from opsdash.status import Status, worst

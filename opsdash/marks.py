@@ -6,8 +6,9 @@ them may import the alerting state (:mod:`opsdash.alertstate` builds the marks).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+
+from opsdash.records import dataclass
 
 
 @dataclass(frozen=True, slots=True)

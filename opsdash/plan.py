@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 
 from opsdash.probe_plan import ComponentType, Derive, Planned, Planner, ProbeCall
+from opsdash.records import dataclass, field
 from opsdash.redact import Redactor, header_secrets, url_secrets
 from opsdash.registry.model import CheckOptions, LatencyThresholds, Registry
 from opsdash.status import Status

@@ -8,9 +8,9 @@ dependency runs one way only. Every planner has the one signature :data:`Planner
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from opsdash.records import dataclass
 from opsdash.results import CheckResult, Observation
 from opsdash.status import Status
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from opsdash.records import dataclass
 
 SECONDS_PER_MINUTE = 60.0
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
+
+from opsdash.records import dataclass
 
 MASK = "***"
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
@@ -30,6 +30,7 @@ from opsdash.document import SCHEMA, incident_object
 from opsdash.errors import classify
 from opsdash.figures import figures_from_json
 from opsdash.incidents import AFFECTED_TYPES, Affected, Incident, IncidentKind
+from opsdash.records import dataclass
 from opsdash.redact import redact_url
 from opsdash.results import CheckResult, ErrorType, ProbeError
 from opsdash.safetext import printable

@@ -8,12 +8,13 @@ A probe returns an :class:`Observation` (or raises); the harness wraps it into a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from opsdash.figures import Figures, details_json
+from opsdash.records import dataclass, field
 from opsdash.status import Status
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from opsdash.incidents import Incident, find_incidents
 from opsdash.marks import CheckMark, SilenceMark
 from opsdash.plan import CheckSpec
 from opsdash.probe_plan import ComponentType
+from opsdash.records import dataclass, field
 from opsdash.registry.model import Registry
 from opsdash.results import CheckResult
 from opsdash.status import Status, worst

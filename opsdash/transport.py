@@ -35,11 +35,12 @@ import os
 import ssl
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
 from typing import Any, Protocol, cast
 from urllib.parse import quote, urlsplit
 
 import httptools
+
+from opsdash.records import dataclass
 
 _HIGH_WATER = 256 * 1024
 """Unread body bytes buffered before the socket stops being read."""

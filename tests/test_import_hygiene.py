@@ -71,7 +71,6 @@ def test_no_module_outside_the_tui_imports_textual() -> None:
     assert offenders == []
 
 
-
 def test_the_check_command_without_from_loads_no_http_client_library(tmp_path: Path) -> None:
     """``--from``'s client (httpx) loads only when ``--from`` is given: click calls the option's
     callback for its empty default too, which once put 0.4 s of imports on every ``check``."""

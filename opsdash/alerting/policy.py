@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 from opsdash.alertstate.store import CheckState, Group, Silence
@@ -33,6 +33,7 @@ from opsdash.alertstate.view import incident_silence, silenced
 from opsdash.formats import iso_at
 from opsdash.incidents import AFFECTED_TYPES, Incident
 from opsdash.plan import CheckSpec
+from opsdash.records import dataclass
 from opsdash.registry.model import Alerts, Defaults
 from opsdash.results import CheckResult
 from opsdash.status import Status, worst

@@ -21,7 +21,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from opsdash.alertstate.store import (
 )
 from opsdash.figures import figures_from_json, type_name
 from opsdash.plan import CheckSpec
+from opsdash.records import dataclass
 from opsdash.registry.model import AlertTarget, Registry
 from opsdash.registry.units import format_duration
 from opsdash.resources import Resources

@@ -23,7 +23,6 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +31,7 @@ from typing import Any, Self
 from opsdash.beats import TABLE as HEARTBEATS_TABLE
 from opsdash.beats import Heartbeat, select_heartbeat
 from opsdash.beats import default_state_path as default_state_path  # where it always was
+from opsdash.records import dataclass
 from opsdash.status import Status
 
 APPLICATION_ID = 0x6F707364

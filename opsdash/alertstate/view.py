@@ -10,13 +10,13 @@ import fnmatch
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from opsdash.alertstate.store import Silence, default_state_path, open_readonly
 from opsdash.incidents import Incident
 from opsdash.marks import CheckMark, SilenceMark
 from opsdash.plan import CheckSpec
+from opsdash.records import dataclass
 from opsdash.state import Snapshot
 
 

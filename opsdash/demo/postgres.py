@@ -29,10 +29,11 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+
+from opsdash.records import dataclass
 
 MAX_CONNECTIONS = 20
 DATABASE = "platform"

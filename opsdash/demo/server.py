@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
 from typing import Self
+
+from opsdash.records import dataclass, field
 
 MAX_HEADER_BYTES = 16 * 1024
 

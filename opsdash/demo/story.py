@@ -22,7 +22,7 @@ moment. One cycle (80 s):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from opsdash.records import dataclass, field
 
 CYCLE = 80.0
 REDIS_OUTAGE = (10.0, 30.0)

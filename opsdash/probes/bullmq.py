@@ -30,11 +30,11 @@ Every command goes out in one pipeline (through the datastore's batcher): one ro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from opsdash.probes.queue_sources import text
 from opsdash.probes.redis_batch import RedisBatcher, cmd
+from opsdash.records import dataclass
 
 _MARKER_PREFIX = "0:"
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -50,6 +50,7 @@ from opsdash.probes.queue_sources import (
     text,
 )
 from opsdash.rates import Sample, gauge_growth, seconds_until, window
+from opsdash.records import dataclass
 from opsdash.redact import redact_url
 from opsdash.registry.model import (
     BullmqDlq,

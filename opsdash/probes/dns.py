@@ -16,10 +16,10 @@ import ipaddress
 import secrets
 import socket
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 from opsdash.figures import DnsFigures
+from opsdash.records import dataclass
 from opsdash.registry.targets import normalise_answer
 from opsdash.resources import Resources
 from opsdash.results import ErrorType, Observation, ProbeFailure

@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from opsdash.records import dataclass, field
 from opsdash.status import Status
 
 MESSAGE_LIMIT = 200

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from opsdash.beats import Heartbeat, default_state_path, read_heartbeat
 from opsdash.figures import HeartbeatFigures
+from opsdash.records import dataclass
 from opsdash.registry.units import format_duration
 from opsdash.resources import Resources
 from opsdash.results import Observation

@@ -24,7 +24,7 @@ import json
 import re
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from opsdash.errors import verify_reason
 from opsdash.figures import HttpFigures
@@ -32,6 +32,7 @@ from opsdash.httpclient import Answer, RedirectError
 from opsdash.offload import parse_off_loop
 from opsdash.probe_plan import Planned, bind, join_url
 from opsdash.probes import health_bodies, tls
+from opsdash.records import dataclass, field
 from opsdash.redact import redact_url
 from opsdash.registry.model import Registry, RemainingThresholds, Service
 from opsdash.resources import Resources

@@ -5,11 +5,11 @@ instead of the health-body rules. Every failed condition is named in the summary
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from opsdash.figures import HttpExpectFigures
 from opsdash.probes import http
 from opsdash.probes.conditions import failed_conditions
+from opsdash.records import dataclass
 from opsdash.registry.model import HttpExpect
 from opsdash.resources import Resources
 from opsdash.results import Observation

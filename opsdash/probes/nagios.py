@@ -16,9 +16,9 @@ a plugin's odd perfdata must not hide its verdict.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from opsdash.figures import PerfDatum
+from opsdash.records import dataclass
 
 _VALUE = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|U)\s*([^;\d\s][^;]*)?\s*$")
 _NUMBER = re.compile(r"^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$")

@@ -25,12 +25,12 @@ import os
 import signal
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from opsdash.deadline import time_left
 from opsdash.figures import PluginFigures
 from opsdash.probes.nagios import parse_output
+from opsdash.records import dataclass, field
 from opsdash.registry.units import format_duration
 from opsdash.resources import Resources
 from opsdash.results import ErrorType, Observation, ProbeFailure

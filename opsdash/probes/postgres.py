@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +34,7 @@ import asyncpg
 from opsdash.figures import IndexEntry, PostgresFigures, PostgresIndexFigures, SqlValueFigures
 from opsdash.probe_plan import Planned, bind
 from opsdash.probes.clients import with_postgres_connection
+from opsdash.records import dataclass
 from opsdash.redact import redact_url
 from opsdash.registry.files import (
     DEFAULT_MAX_FILE_SIZE,

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from opsdash.httpclient import HttpClient
+from opsdash.records import dataclass
 from opsdash.registry.model import MongoDatastore, PostgresDatastore, RedisDatastore, Registry
 from opsdash.results import ErrorType, ProbeFailure
 

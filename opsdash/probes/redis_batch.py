@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from opsdash.records import dataclass, field
 from opsdash.registry.model import RedisDatastore
 from opsdash.resources import Resources
 

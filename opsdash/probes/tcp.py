@@ -13,11 +13,11 @@ import contextlib
 import ssl
 import struct
 import time
-from dataclasses import dataclass, field
 
 from opsdash.errors import verify_reason
 from opsdash.figures import TcpFigures, TlsFigures
 from opsdash.probes import tls
+from opsdash.records import dataclass, field
 from opsdash.registry.model import RemainingThresholds
 from opsdash.resources import Resources
 from opsdash.results import ErrorType, Observation, ProbeFailure

@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import functools
 import ssl
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from opsdash.errors import exception_chain
 from opsdash.figures import CertificateFigures
+from opsdash.records import dataclass
 
 # RFC 4514 short names of the attributes ``getpeercert()`` spells out.
 _SHORT_NAMES = {

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from opsdash import formats
 from opsdash.figures import WORKER_COUNTERS, WorkerFigures
@@ -50,6 +50,7 @@ from opsdash.rates import (
     ratio_percent,
     window,
 )
+from opsdash.records import dataclass
 from opsdash.redact import redact_url
 from opsdash.registry.model import (
     HttpJsonMetrics,
