@@ -1,19 +1,23 @@
 """Heartbeats as kept in the alerting state file: the row, the table, and the one read the
 heartbeat probe makes.
 
-A leaf (stdlib and :mod:`opsdash.status` only), below the probes: the heartbeat probe reads
-the last beat here, while :mod:`opsdash.alertstate.store`, which owns the state file, creates
-the table and writes the beats (``opsdash heartbeat``, ``POST /heartbeat/ID``).
+A leaf (stdlib, :mod:`opsdash.status` and :mod:`opsdash.records` only), below the probes: the
+heartbeat probe reads the last beat here, while :mod:`opsdash.alertstate.store`, which owns the
+state file, creates the table and writes the beats (``opsdash heartbeat``, ``POST
+/heartbeat/ID``).
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opsdash.records import dataclass
 from opsdash.status import Status
+
+if TYPE_CHECKING:
+    import sqlite3
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS heartbeats (
@@ -51,6 +55,8 @@ def default_state_path() -> Path:
 def select_heartbeat(connection: sqlite3.Connection, check_id: str) -> Heartbeat | None:
     """The last beat of ``check_id`` through an open connection; ``None`` before the first
     one, or in a state file from before heartbeats (no table)."""
+    import sqlite3  # here: `check` asks this module where the state is, and has none mostly
+
     try:
         row = connection.execute(
             "SELECT check_id, at, status, message, source FROM heartbeats WHERE check_id = ?",
@@ -66,6 +72,8 @@ def read_heartbeat(path: Path, check_id: str) -> Heartbeat | None:
     or changes anything); ``None`` without a file, a beat, or a readable database."""
     if not path.is_file():
         return None
+    import sqlite3  # here: see select_heartbeat
+
     try:
         connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5.0)
     except sqlite3.Error:

@@ -5,41 +5,111 @@
 codes follow the Nagios convention for every command (``opsdash.status.ExitCode``), usage
 errors included (3).
 
-Start-up time matters for cron and CI: this module imports only click; each command imports
-what it needs when it runs, and nothing on the ``check`` path imports textual.
+Start-up time matters for cron and CI: this module imports only click, and each command's
+module (:mod:`opsdash.commands`) is imported when that command runs or shows its help
+(:class:`LazyGroup`), so ``opsdash --help`` loads none of them and ``opsdash check`` loads
+only its own. Nothing on the ``check`` path imports textual.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 import click
 from click_default_group import DefaultGroup
 
 from opsdash import __version__
-from opsdash.commands.common import echo_err, emit_snapshot, load, run_async, selected_specs
-from opsdash.commands.options import (
-    duration_value,
-    env_option,
-    only_option,
-    output_options,
-    read_token,
-    registry_option,
-    state_option,
-    tag_option,
-    token_file_option,
-)
-from opsdash.commands.remote import check_from, from_option
 from opsdash.status import ExitCode
 
+COMMANDS: Mapping[str, tuple[str, str]] = {
+    "alert": (
+        "opsdash.commands.alerting",
+        "Run every selected check once and notify on transitions (for cron, every minute).",
+    ),
+    "check": ("opsdash.commands.check", "Run every selected check once and report."),
+    "demo": (
+        "opsdash.commands.demo",
+        "Start a demo platform on loopback (11 services, 4 workers, PostgreSQL, Redis and "
+        "MongoDB, a looping story of a redis outage, a DLQ that fills and drains, PostgreSQL "
+        "near saturation and missing an index, a slow service, a lagging MongoDB secondary) "
+        "and open the dashboard on it.",
+    ),
+    "heartbeat": (
+        "opsdash.commands.heartbeat",
+        "Record a heartbeat for the heartbeat check ID (or its name after the dot).",
+    ),
+    "history": (
+        "opsdash.commands.alerting",
+        "What opsdash alert recorded: each check's status, since when, and uptime % (ok runs).",
+    ),
+    "schema": (
+        "opsdash.commands.registry_file",
+        "Print the registry's JSON Schema (for editors' YAML validation).",
+    ),
+    "serve": (
+        "opsdash.commands.alerting",
+        "A Prometheus exporter: run the checks on their intervals and serve /metrics.",
+    ),
+    "silence": (
+        "opsdash.commands.alerting",
+        "Hold back notifications about TARGET: a check id, a component, a tag or a glob.",
+    ),
+    "ui": ("opsdash.commands.ui", "Open the live dashboard (the default command)."),
+    "validate": (
+        "opsdash.commands.registry_file",
+        "Check the registry and print a summary of what it resolves to (secrets masked).",
+    ),
+}
+"""Each command: the module that defines it (as an attribute of the same name), and the first
+paragraph of its help, which ``opsdash --help`` lists without importing the module
+(``tests/test_import_hygiene.py`` holds the two equal)."""
 
-def _duration(value: str | None, option: str) -> float | None:
-    return None if value is None else duration_value(value, option)
+
+class LazyGroup(DefaultGroup):  # type: ignore[misc]  # click-default-group ships no types
+    """A :class:`DefaultGroup` whose commands (:data:`COMMANDS`) are imported on first use:
+    when one runs, or when its own help is shown. Listing them (``opsdash --help``) reads
+    their summaries instead."""
+
+    commands: dict[str, click.Command]
+
+    def __init__(self, *args: Any, lazy: Mapping[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self.load(cmd_name)
+        command: click.Command | None = super().get_command(ctx, cmd_name)
+        return command
+
+    def load(self, name: str) -> click.Command | None:
+        """The command ``name``, imported from its module now if it was not yet."""
+        if name not in self.commands and name in self.lazy:
+            module, _summary = self.lazy[name]
+            self.add_command(getattr(importlib.import_module(module), name), name)
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The listing is the standard one, over stand-ins for the commands not imported: a
+        # command's summary line is the first paragraph of its help, cut to the width.
+        saved: dict[str, click.Command] = self.commands
+        stand_ins = {
+            name: click.Command(name, help=summary)
+            for name, (_module, summary) in self.lazy.items()
+            if name not in saved
+        }
+        self.commands = {**saved, **stand_ins}
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.commands = saved
 
 
 @click.version_option(__version__, prog_name="opsdash")
@@ -53,168 +123,13 @@ def _root() -> None:
 
 
 # DefaultGroup (click-default-group) makes a bare ``opsdash`` run ``ui``; it ships no types.
-cli: click.Group = click.group(  # type: ignore[no-untyped-call]
-    cls=DefaultGroup,
+cli: click.Group = click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
     default="ui",
     default_if_no_args=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )(_root)
-
-
-@cli.command()
-@registry_option
-@env_option
-@only_option
-@tag_option
-@output_options
-@click.option("--timeout", metavar="DURATION", help="Override every probe's deadline (e.g. 2s).")
-@click.option(
-    "--wait",
-    metavar="DURATION",
-    help="Re-run until everything selected is ok or DURATION is up (progress on stderr).",
-)
-@click.option(
-    "--concurrency", type=click.IntRange(1, 1024), help="Probes in flight at once (default 64)."
-)
-@state_option
-@from_option
-@token_file_option
-def check(
-    registry_path: Path,
-    env_name: str | None,
-    only: tuple[str, ...],
-    tags: tuple[str, ...],
-    as_json: bool,
-    output_format: str,
-    quiet: bool,
-    timeout: str | None,
-    wait: str | None,
-    concurrency: int | None,
-    state_path: Path | None,
-    sources: tuple[str, ...],
-    token_file: Path | None,
-) -> None:
-    """Run every selected check once and report.
-
-    A table on a terminal, failing checks first, summaries wrapped to the width (plain text
-    when piped, every summary whole; NO_COLOR respected), or with --json exactly one
-    opsdash.check/v1 document on stdout, also when the configuration is broken.
-
-    With --from URL (repeatable), read the latest results of `opsdash serve` instances instead
-    of probing (merged; a source that cannot be read exits 3).
-    """
-    output_format = "json" if as_json else output_format
-    timeout_s = _duration(timeout, "--timeout")
-    wait_s = _duration(wait, "--wait")
-    as_json = output_format == "json"
-    if sources:
-        if tags:
-            raise click.BadParameter(
-                "tags live in the registry, which --from does not read; select with --only",
-                param_hint="--tag",
-            )
-        if timeout_s is not None or concurrency is not None:
-            raise click.UsageError("--timeout and --concurrency tune probes; --from probes nothing")
-        check_from(
-            sources, token=read_token(token_file), only=only, output_format=output_format,
-            wait=wait_s, quiet=quiet,
-        )  # fmt: skip
-    as_nagios = output_format == "nagios"
-    registry = load(registry_path, env_name, as_json=as_json, as_nagios=as_nagios)
-    specs = selected_specs(
-        registry, only=only, tags=tags, timeout=timeout_s, as_json=as_json, as_nagios=as_nagios
-    )
-    # The registry and the plan live as long as the process: out of the collector's sight.
-    gc.freeze()
-
-    from opsdash.alertstate.view import mark_snapshot
-    from opsdash.rounds import check_rounds
-
-    snapshot = run_async(
-        check_rounds(
-            registry,
-            specs,
-            wait=wait_s,
-            concurrency=concurrency or registry.defaults.concurrency,
-            progress=echo_err,
-            state_path=state_path,
-        )
-    )
-
-    # Silences and flapping from `opsdash alert`'s state, when there is one; a state file
-    # that cannot be read costs the marks and a warning, never the check.
-    snapshot = mark_snapshot(
-        snapshot, specs, state_path, warn=lambda m: echo_err(f"opsdash: warning: {m}")
-    )
-    emit_snapshot(snapshot, output_format, quiet=quiet)
-    sys.exit(snapshot.status.exit_code)
-
-
-@cli.command()
-@registry_option
-@env_option
-def validate(registry_path: Path, env_name: str | None) -> None:
-    """Check the registry and print a summary of what it resolves to (secrets masked)."""
-    from opsdash.registry.summary import describe, warnings
-
-    registry = load(registry_path, env_name)
-    click.echo(describe(registry))
-    for warning in warnings(registry):
-        click.echo(f"warning: {warning}", err=True)
-
-
-@cli.command()
-def schema() -> None:
-    """Print the registry's JSON Schema (for editors' YAML validation)."""
-    import json
-
-    from opsdash.registry.summary import registry_json_schema
-
-    click.echo(json.dumps(registry_json_schema(), indent=2))
-
-
-@cli.command()
-@registry_option
-@env_option
-@only_option
-@tag_option
-@state_option
-@from_option
-@token_file_option
-def ui(
-    registry_path: Path,
-    env_name: str | None,
-    only: tuple[str, ...],
-    tags: tuple[str, ...],
-    state_path: Path | None,
-    sources: tuple[str, ...],
-    token_file: Path | None,
-) -> None:
-    """Open the live dashboard (the default command).
-
-    With --from URL (repeatable), show the results `opsdash serve` instances stream instead of
-    probing: the registry still lays out the panels; a source that goes away is shown in the
-    header, its results marked stale, and reconnected by itself.
-    """
-    token = read_token(token_file)
-    registry = load(registry_path, env_name)
-    specs = selected_specs(registry, only=only, tags=tags)
-    from opsdash.tui.app import run_dashboard
-
-    run_dashboard(registry, specs, alert_state=state_path, sources=sources, token=token)
-
-
-def _register_commands() -> None:
-    # Each face's commands live beside it; their modules import only click at the top.
-    from opsdash.commands.alerting import alert, history, serve, silence
-    from opsdash.commands.demo import demo
-    from opsdash.commands.heartbeat import heartbeat
-
-    for command in (alert, silence, history, serve, demo, heartbeat):
-        cli.add_command(command)
-
-
-_register_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

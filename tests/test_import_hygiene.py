@@ -1,11 +1,19 @@
-"""The engine is headless: the check path never imports textual (start-up time, cron, CI)."""
+"""The engine is headless: the check path never imports textual (start-up time, cron, CI);
+each command loads only what its path needs (``--help`` nothing but click)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from opsdash.cli import COMMANDS, cli, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,3 +93,102 @@ def test_the_check_command_without_from_loads_no_http_client_library(tmp_path: P
     )
     assert "opsdash.rounds" in loaded
     assert "httpx" not in loaded and "opsdash.remote" not in loaded
+
+
+def _command_modules(argv: list[str], tmp_path: Path) -> set[str]:
+    """The modules an ``opsdash`` command line leaves loaded (run in a fresh interpreter, with
+    a state directory of its own: no alerting state unless the test makes one)."""
+    probe = textwrap.dedent(
+        f"""
+        import contextlib, io, sys
+        from opsdash.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = main({argv!r})
+        print(code)
+        print("\\n".join(sorted(sys.modules)))
+        """
+    )
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state-home")}
+    env.pop("OPSDASH_STATE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT, env=env
+    )
+    code, *loaded = out.stdout.split()
+    return {f"exit {code}", *loaded}
+
+
+def _http_registry(tmp_path: Path) -> Path:
+    registry = tmp_path / "services.yaml"
+    registry.write_text("version: 1\nplatform: t\nservices:\n  a:\n    url: http://127.0.0.1:9\n")
+    return registry
+
+
+def test_help_loads_no_command_module_and_no_engine(tmp_path: Path) -> None:
+    """``opsdash --help`` lists every command from its summary: none of their modules, the
+    registry, the engine or the event loop load for it."""
+    loaded = _command_modules(["--help"], tmp_path)
+    assert "exit 0" in loaded
+    assert not {m for m in loaded if m.startswith("opsdash.commands")}
+    for heavy in ("opsdash.registry", "opsdash.rounds", "opsdash.engine", "asyncio", "yaml"):
+        assert heavy not in loaded, f"opsdash --help loads {heavy}"
+    own_help = _command_modules(["check", "--help"], tmp_path)
+    assert "opsdash.commands.check" in own_help
+    assert "opsdash.commands.alerting" not in own_help and "opsdash.engine" not in own_help
+
+
+def test_a_plain_check_loads_only_what_its_registry_needs(tmp_path: Path) -> None:
+    """``opsdash check`` on an http-only registry, without an alerting state file: the round
+    runs, and the alerting state (sqlite3), the other commands, the drivers, the TLS probe
+    and the dashboard stay out of the process."""
+    registry = _http_registry(tmp_path)
+    loaded = _command_modules(
+        ["check", "--json", "--timeout", "0.2s", "-r", str(registry)], tmp_path
+    )
+    assert "exit 2" in loaded  # nothing listens on port 9: crit, so the round really ran
+    assert "opsdash.rounds" in loaded and "opsdash.probes.http" in loaded
+    unwanted = {
+        "sqlite3",
+        "opsdash.alertstate",
+        "opsdash.alerting",
+        "opsdash.commands.alerting",
+        "opsdash.commands.demo",
+        "opsdash.commands.heartbeat",
+        "opsdash.commands.ui",
+        "opsdash.probes.postgres",
+        "opsdash.probes.redis",
+        "opsdash.probes.mongo",
+        "opsdash.probes.dlq",
+        "opsdash.probes.worker_metrics",
+        "httpx",
+        "textual",
+    }
+    assert unwanted & loaded == set()
+
+
+def test_a_check_with_an_alerting_state_loads_it(tmp_path: Path) -> None:
+    """With a state file (``opsdash silence`` made one) ``check`` reads it for its marks."""
+    registry = _http_registry(tmp_path)
+    state = tmp_path / "state.db"
+    assert main(["silence", "a", "--for", "5m", "--reason", "r", "--state", str(state)]) == 0
+    argv = ["check", "--json", "--timeout", "0.2s", "-r", str(registry), "--state", str(state)]
+    loaded = _command_modules(argv, tmp_path)
+    assert "exit 2" in loaded and "opsdash.alertstate.view" in loaded
+
+
+def test_the_help_listing_is_the_commands_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``opsdash --help`` reads each command's summary from ``opsdash.cli.COMMANDS``: what it
+    prints is what click prints with every command loaded."""
+    monkeypatch.setenv("COLUMNS", "72")
+    runner = CliRunner()
+    lazy = runner.invoke(cli, ["--help"], prog_name="opsdash")
+    for name in COMMANDS:
+        command = cli.get_command(click.Context(cli), name)  # imports the command's module
+        assert command is not None and command.help is not None
+        first_paragraph = " ".join(command.help.partition("\n\n")[0].split())
+        assert COMMANDS[name][1] == first_paragraph, name
+    loaded = runner.invoke(cli, ["--help"], prog_name="opsdash")
+    assert (
+        lazy.exit_code == 0
+        and "check      Run every selected check once and report." in lazy.output
+    )
+    assert lazy.output == loaded.output
