@@ -94,9 +94,20 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` to the end on opsdash's event loop (:func:`event_loop_factory`): every
-    command that runs probes goes through here."""
+    command that runs probes goes through here.
+
+    The value is handed out beside the main task, not as its result: on its way out,
+    ``asyncio.Runner`` restores the SIGINT handler, and Python 3.11's ``signal`` module then
+    builds the repr of that handler, which holds the main task, which holds its result: for a
+    round of 2,000 results, two full reprs of every result (40-70 ms at 1,000 services)."""
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await coroutine)
+
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(coroutine)
+        runner.run(main())
+    return box[0]
 
 
 class Resources:
