@@ -334,7 +334,6 @@ def serve_worker(count: int, rounds: int, interval: float) -> dict[str, float]:
     """In this process: the exporter's scheduler over ``count`` services for ``rounds``
     intervals; connection reuse and CPU per probe after the first round."""
     import uvloop
-    from prometheus_client import generate_latest
 
     from opsdash.exporter import RENDER_EVERY, Exporter
     from opsdash.plan import build_plan
@@ -372,7 +371,7 @@ def serve_worker(count: int, rounds: int, interval: float) -> dict[str, float]:
             # The exporter renders /metrics in the background at most once a second, whatever
             # the probes: its share is estimated from one rendering, timed alone.
             before = time.process_time()
-            generate_latest(exporter.metrics)
+            exporter.live.render()
             render = (time.process_time() - before) * interval * (rounds - 1) / RENDER_EVERY
             await exporter.stop()
         return {

@@ -3,11 +3,12 @@
 
 The HTTP side is a few lines of asyncio on the same event loop as the probes: two routes do
 not need a web framework, and one loop means no thread ever reads state while it changes.
-The exposition is built from the current state (prometheus_client's custom-collector pattern)
-in the background, at most once a second after new results, so a scrape answers at once and
-shows results at most a second old; nothing accumulates between renderings. What grows with
-time is bounded: results per check (the state's ring buffer) and error counters (checks x error
-types).
+Each result's series are written out in the text format when it arrives (one string per family
+for its check, replacing the last); the exposition joins them with the families read from the
+whole state (components, incidents, error counters) in the background, at most once a second
+after new results, so a scrape answers at once and shows results at most a second old. What
+grows with time is bounded: results per check (the state's ring buffer) and error counters
+(checks x error types).
 
 ``--shard i/n`` keeps the checks whose ``crc32(id) % n == i - 1``: deterministic across hosts
 and restarts, and a check moves only when ``n`` changes.
@@ -24,18 +25,21 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from opsdash.api import Api, Response
 from opsdash.engine import Scheduler
 from opsdash.incidents import find_incidents
 from opsdash.metrics import (
-    FamiliesCollector,
-    check_families,
+    CHECK_FAMILIES,
+    check_lines,
     component_family,
+    exposition,
+    family_header,
     incident_families,
     info_family,
+    sample_line,
 )
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
@@ -81,7 +85,8 @@ def shard_specs(specs: Sequence[CheckSpec], index: int, count: int) -> list[Chec
 
 
 class LiveState:
-    """What the exporter knows: the platform state plus run and error counters."""
+    """What the exporter knows: the platform state plus run and error counters, and the text
+    of ``/metrics`` kept per check."""
 
     def __init__(self, registry: Registry, specs: Sequence[CheckSpec]) -> None:
         self.registry = registry
@@ -90,19 +95,27 @@ class LiveState:
         self.runs: dict[str, int] = {}
         self.errors: dict[tuple[str, str], int] = {}
         self.started = time.time()
-        self._families: dict[str, list[Metric]] = {}
-        self._components: Metric | None = None
-        self._info = info_family((s.id, s.component, s.kind, s.tags) for s in self.specs)
+        # Per check (in the order checks first reported): its series in the text format, one
+        # string per family of CHECK_FAMILIES, and its last-run sample.
+        self._lines: dict[str, tuple[str, ...]] = {}
+        self._last_run: dict[str, str] = {}
+        self._components: str | None = None
+        self._info = exposition(
+            [info_family((s.id, s.component, s.kind, s.tags) for s in self.specs)]
+        )
 
     def record(self, result: CheckResult) -> None:
         """The scheduler's sink: keep one more result.
 
-        The check's metric families are built here, once per run, so that a scrape only
-        concatenates them: ``/metrics`` stays fast with thousands of checks."""
+        The check's series are written out here, once per run, so that rendering ``/metrics``
+        only joins strings: it stays cheap with thousands of checks."""
         changed = self.state.apply(result) is not None
         latest = self.state.latest(result.id)
         if latest is not None:
-            self._families[result.id] = check_families([latest])
+            self._lines[result.id] = check_lines(latest)
+            self._last_run[result.id] = sample_line(
+                _LAST_RUN, ("check",), (result.id,), latest.started_at.timestamp()
+            )
         if changed:
             self._components = None
         self.runs[result.id] = self.runs.get(result.id, 0) + 1
@@ -110,29 +123,29 @@ class LiveState:
             key = (result.id, result.error.type.value)
             self.errors[key] = self.errors.get(key, 0) + 1
 
-    def _component_family(self) -> Metric:
+    def _component_text(self) -> str:
         # Recomputed only after a status change: most runs change nothing.
         if self._components is None:
             results = self.state.results()
-            self._components = component_family(components(self.registry, self.specs, results))
+            self._components = exposition(
+                [component_family(components(self.registry, self.specs, results))]
+            )
         return self._components
 
-    def families(self) -> list[Metric]:
-        """Every family, assembled now (called on each scrape)."""
-        merged: dict[str, Metric] = {}
-        for per_check in self._families.values():
-            for family in per_check:
-                into = merged.get(family.name)
-                if into is None:
-                    into = merged[family.name] = Metric(
-                        family.name, family.documentation, family.type
-                    )
-                into.samples.extend(family.samples)
-        families = [*merged.values(), self._info, self._component_family()]
+    def render(self) -> bytes:
+        """``/metrics`` now, in the Prometheus text format (the same bytes prometheus_client's
+        ``generate_latest`` writes for these families)."""
+        parts: list[str] = []
+        if self._lines:
+            per_check = self._lines.values()
+            for index, family in enumerate(CHECK_FAMILIES):
+                parts.append(family.header())
+                parts += (lines[index] for lines in per_check)
+        parts += (self._info, self._component_text())
         # Incidents read every latest result: built at render time (at most once a second),
         # never per result.
         results = self.state.results()
-        families += incident_families(find_incidents(self.registry, self.specs, results))
+        others: list[Metric] = incident_families(find_incidents(self.registry, self.specs, results))
         errors = CounterMetricFamily(
             "opsdash_probe_errors",
             "Probe runs that got no answer to judge, by error class.",
@@ -140,13 +153,12 @@ class LiveState:
         )
         for (check_id, error_type), count in self.errors.items():
             errors.add_metric([check_id, error_type], float(count))
-        last = GaugeMetricFamily(
-            "opsdash_check_last_run_timestamp_seconds",
-            "When the check last ran (seconds since the epoch).",
-            labels=["check"],
-        )
-        for result in results:  # the state knows when each check last ran
-            last.add_metric([result.id], result.started_at.timestamp())
+        others.append(errors)
+        parts.append(exposition(others))
+        # The state knows when each check last ran: its checks in registry order.
+        parts.append(family_header(_LAST_RUN, _LAST_RUN_HELP, "gauge"))
+        last_run = self._last_run
+        parts += (last_run[spec.id] for spec in self.specs if spec.id in last_run)
         checks = GaugeMetricFamily(
             "opsdash_exporter_checks", "Checks this exporter (shard) runs.", value=len(self.specs)
         )
@@ -155,7 +167,12 @@ class LiveState:
             "When the exporter started.",
             value=self.started,
         )
-        return [*families, errors, last, checks, started]
+        parts.append(exposition([checks, started]))
+        return "".join(parts).encode("utf-8")
+
+
+_LAST_RUN = "opsdash_check_last_run_timestamp_seconds"
+_LAST_RUN_HELP = "When the check last ran (seconds since the epoch)."
 
 
 def request_headers(head: bytes) -> dict[str, str]:
@@ -186,8 +203,6 @@ class Exporter:
         self.registry = registry
         self.state_path = state_path
         """Where ``POST /heartbeat/ID`` records beats; ``None``: the route is off."""
-        self.metrics = CollectorRegistry(auto_describe=False)
-        self.metrics.register(FamiliesCollector(self.live.families))
         self.scheduler = Scheduler(
             specs,
             resources,
@@ -216,14 +231,14 @@ class Exporter:
     def exposition(self) -> bytes:
         """The latest rendering of ``/metrics`` (made now if there is none yet)."""
         if self._exposition is None:
-            self._exposition = generate_latest(self.metrics)
+            self._exposition = self.live.render()
         return self._exposition
 
     async def _render_loop(self) -> None:
         while True:
             await self._stale.wait()
             self._stale.clear()
-            self._exposition = generate_latest(self.metrics)
+            self._exposition = self.live.render()
             await asyncio.sleep(RENDER_EVERY)
 
     async def start(self, host: str, port: int) -> int:

@@ -29,11 +29,13 @@ and, where it applies, ``component``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from opsdash.figures import DlqFigures, HttpFigures, TlsFigures, WorkerFigures
 from opsdash.incidents import AFFECTED_TYPES, Incident
@@ -41,52 +43,141 @@ from opsdash.results import CheckResult
 from opsdash.state import Component, Snapshot
 
 STATUS_HELP = "Check status: 0 ok, 1 warn, 2 crit, 3 unknown (Nagios exit-code scale)."
-_CHECK_LABELS = ["check", "component", "kind"]
+
+
+@dataclass(frozen=True, slots=True)
+class FamilySpec:
+    """One gauge family of per-check series: its name, help text and label names."""
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...]
+
+    def header(self) -> str:
+        """Its ``# HELP`` and ``# TYPE`` lines, as ``generate_latest`` writes them."""
+        return family_header(self.name, self.documentation, "gauge")
+
+
+CHECK_FAMILIES = (
+    FamilySpec("opsdash_check_status", STATUS_HELP, ("check", "component", "kind")),
+    FamilySpec(
+        "opsdash_check_latency_seconds", "The probe's latency.", ("check", "component", "kind")
+    ),
+    FamilySpec(
+        "opsdash_check_error",
+        "1 when the last probe got no answer to judge, labelled by why.",
+        ("check", "component", "type"),
+    ),
+    FamilySpec("opsdash_dlq_depth", "Messages in the dead-letter queue.", ("check", "component")),
+    FamilySpec(
+        "opsdash_dlq_growth_per_minute",
+        "Growth of the dead-letter queue per minute.",
+        ("check", "component"),
+    ),
+    FamilySpec(
+        "opsdash_worker_rate_per_minute",
+        "A worker's retries, failures, processed jobs... per minute.",
+        ("check", "component", "figure"),
+    ),
+    FamilySpec(
+        "opsdash_worker_retry_ratio_percent",
+        "A worker's retries as a percentage of processed jobs.",
+        ("check", "component"),
+    ),
+    FamilySpec(
+        "opsdash_tls_cert_expiry_seconds",
+        "Seconds from the check's run until the server certificate's notAfter.",
+        ("check",),
+    ),
+)
+"""The per-check families, in the order every exposition lists them."""
+_STATUS, _LATENCY, _ERROR, _DEPTH, _GROWTH, _RATES, _RATIO, _EXPIRY = range(len(CHECK_FAMILIES))
+
+Sample = tuple[int, list[str], float]
+"""A series of one result: the index of its family in :data:`CHECK_FAMILIES`, its label
+values (in the family's label order) and its value."""
+
+
+def check_samples(result: CheckResult) -> Iterator[Sample]:
+    """The per-check series of one result: what both :func:`check_families` and the
+    exporter's per-check text (:func:`check_lines`) are made of."""
+    labels = [result.id, result.component, result.kind]
+    yield _STATUS, labels, float(result.status.exit_code)
+    if result.latency_ms is not None:
+        yield _LATENCY, labels, result.latency_ms / 1000.0
+    if result.error is not None:
+        yield _ERROR, [result.id, result.component, result.error.type.value], 1.0
+    # The figures Prometheus users ask for, read from the result's typed figures.
+    figures = result.figures
+    if isinstance(figures, DlqFigures):
+        where = [result.id, result.component]
+        if figures.depth is not None:
+            yield _DEPTH, where, float(figures.depth)
+        if figures.growth_per_min is not None:
+            yield _GROWTH, where, figures.growth_per_min
+    elif isinstance(figures, WorkerFigures):
+        where = [result.id, result.component]
+        for name, value in figures.rates().items():
+            if value is not None:
+                yield _RATES, [*where, name], value
+        if figures.retry_ratio_pct is not None:
+            yield _RATIO, where, figures.retry_ratio_pct
+    elif isinstance(figures, HttpFigures | TlsFigures) and figures.certificate is not None:
+        yield _EXPIRY, [result.id], figures.certificate.seconds_left(result.started_at)
 
 
 def check_families(results: Sequence[CheckResult]) -> list[Metric]:
     """The per-check families of these results."""
-    status = GaugeMetricFamily("opsdash_check_status", STATUS_HELP, labels=_CHECK_LABELS)
-    latency = GaugeMetricFamily(
-        "opsdash_check_latency_seconds", "The probe's latency.", labels=_CHECK_LABELS
-    )
-    error = GaugeMetricFamily(
-        "opsdash_check_error",
-        "1 when the last probe got no answer to judge, labelled by why.",
-        labels=["check", "component", "type"],
-    )
-    depth = GaugeMetricFamily(
-        "opsdash_dlq_depth", "Messages in the dead-letter queue.", labels=["check", "component"]
-    )
-    growth = GaugeMetricFamily(
-        "opsdash_dlq_growth_per_minute",
-        "Growth of the dead-letter queue per minute.",
-        labels=["check", "component"],
-    )
-    rates = GaugeMetricFamily(
-        "opsdash_worker_rate_per_minute",
-        "A worker's retries, failures, processed jobs... per minute.",
-        labels=["check", "component", "figure"],
-    )
-    ratio = GaugeMetricFamily(
-        "opsdash_worker_retry_ratio_percent",
-        "A worker's retries as a percentage of processed jobs.",
-        labels=["check", "component"],
-    )
-    expiry = GaugeMetricFamily(
-        "opsdash_tls_cert_expiry_seconds",
-        "Seconds from the check's run until the server certificate's notAfter.",
-        labels=["check"],
-    )
+    families = [
+        GaugeMetricFamily(spec.name, spec.documentation, labels=list(spec.labels))
+        for spec in CHECK_FAMILIES
+    ]
     for result in results:
-        labels = [result.id, result.component, result.kind]
-        status.add_metric(labels, float(result.status.exit_code))
-        if result.latency_ms is not None:
-            latency.add_metric(labels, result.latency_ms / 1000.0)
-        if result.error is not None:
-            error.add_metric([result.id, result.component, result.error.type.value], 1.0)
-        _figures(result, depth, growth, rates, ratio, expiry)
-    return [status, latency, error, depth, growth, rates, ratio, expiry]
+        for index, labels, value in check_samples(result):
+            families[index].add_metric(labels, value)
+    return list(families)
+
+
+def check_lines(result: CheckResult) -> tuple[str, ...]:
+    """One result's series in the text format, one string per family of
+    :data:`CHECK_FAMILIES` (empty when it has none there): the exporter keeps these per check,
+    so that rendering ``/metrics`` only joins strings."""
+    lines = [""] * len(CHECK_FAMILIES)
+    for index, labels, value in check_samples(result):
+        spec = CHECK_FAMILIES[index]
+        lines[index] += sample_line(spec.name, spec.labels, labels, value)
+    return tuple(lines)
+
+
+# --- the text format, as prometheus_client's generate_latest writes it ---------------------
+
+
+def family_header(name: str, documentation: str, kind: str) -> str:
+    """The ``# HELP`` and ``# TYPE`` lines of a family (a legal name, as all of opsdash's)."""
+    text = documentation.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {text}\n# TYPE {name} {kind}\n"
+
+
+def sample_line(
+    name: str, label_names: Sequence[str], label_values: Sequence[str], value: float
+) -> str:
+    """One sample line (no timestamp): labels sorted by name, values escaped, the value as
+    Go prints it (``+Inf``, ``NaN``, ``1.5e+07``), byte for byte as ``generate_latest``."""
+    if not label_names:
+        return f"{name} {_go_float(value)}\n"
+    pairs = sorted(zip(label_names, label_values, strict=True))
+    labels = ",".join(f'{key}="{_escape(text)}"' for key, text in pairs)
+    return f"{name}{{{labels}}} {_go_float(value)}\n"
+
+
+_go_float = cast(Callable[[float], str], floatToGoString)
+"""prometheus_client's own float formatting (it ships no annotations)."""
+
+
+def _escape(text: str) -> str:
+    if "\\" in text or "\n" in text or '"' in text:
+        return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return text
 
 
 def component_family(components: Iterable[Component]) -> GaugeMetricFamily:
@@ -99,32 +190,6 @@ def component_family(components: Iterable[Component]) -> GaugeMetricFamily:
     for component in components:
         family.add_metric([component.name, component.type], float(component.status.exit_code))
     return family
-
-
-def _figures(
-    result: CheckResult,
-    depth: GaugeMetricFamily,
-    growth: GaugeMetricFamily,
-    rates: GaugeMetricFamily,
-    ratio: GaugeMetricFamily,
-    expiry: GaugeMetricFamily,
-) -> None:
-    """The figures Prometheus users ask for, read from the result's typed figures."""
-    where = [result.id, result.component]
-    figures = result.figures
-    if isinstance(figures, DlqFigures):
-        if figures.depth is not None:
-            depth.add_metric(where, float(figures.depth))
-        if figures.growth_per_min is not None:
-            growth.add_metric(where, figures.growth_per_min)
-    elif isinstance(figures, WorkerFigures):
-        for name, value in figures.rates().items():
-            if value is not None:
-                rates.add_metric([*where, name], value)
-        if figures.retry_ratio_pct is not None:
-            ratio.add_metric(where, figures.retry_ratio_pct)
-    elif isinstance(figures, HttpFigures | TlsFigures) and figures.certificate is not None:
-        expiry.add_metric([result.id], figures.certificate.seconds_left(result.started_at))
 
 
 def incident_families(incidents: Iterable[Incident]) -> list[Metric]:

@@ -201,3 +201,104 @@ def test_serve_stops_cleanly_with_client_connections_open(
     assert process.returncode == 0
     assert "Traceback" not in err and "CancelledError" not in err, err
     assert err.strip().endswith("opsdash serve: stopped")
+
+
+def test_metrics_text_is_what_prometheus_client_writes_for_the_same_families() -> None:
+    """The exporter writes each result's series when it arrives and joins the strings at
+    render time: byte for byte what ``generate_latest`` makes of the same families, escapes,
+    odd floats and every kind of per-check figure included."""
+    from datetime import UTC, datetime, timedelta
+
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+    from opsdash.exporter import LiveState
+    from opsdash.figures import CertificateFigures, DlqFigures, HttpFigures, WorkerFigures
+    from opsdash.incidents import find_incidents
+    from opsdash.metrics import (
+        check_families,
+        component_family,
+        exposition,
+        incident_families,
+        info_family,
+    )
+    from opsdash.results import ErrorType
+    from opsdash.state import components
+    from opsdash.status import Status
+    from tests.helpers import result
+
+    at = datetime(2026, 1, 25, 10, 0, tzinfo=UTC)
+    cert = CertificateFigures(10.0, at + timedelta(days=10), "CN=api", "CN=ca")
+    registry = Registry.model_validate(
+        {
+            "version": 1,
+            "platform": "p",
+            "services": {
+                'we"ird\\name': {"url": "http://127.0.0.1:1", "tags": ["b", "a"]},
+                "api": {"url": "http://127.0.0.1:2", "ready": False},
+            },
+        }
+    )
+    specs = build_plan(registry)
+    weird_health, weird_ready, api = (s.id for s in specs)
+    worker = WorkerFigures(
+        source="http://w/metrics", max_attempts=5, dlq="none (by design)", sampled_at=1.0,
+        retries_per_min=12.5, processed_per_min=1e21, retry_ratio_pct=float("nan"),
+    )  # fmt: skip
+    feed = [
+        result(weird_ready, Status.CRIT, error=ErrorType.REFUSED, at=at),
+        result(api, figures=HttpFigures(http_status=200, certificate=cert), at=at),
+        result(weird_health, figures=DlqFigures(source="redis", depth=7, sampled_at=1.0), at=at),
+        result("job.retries", Status.WARN, figures=worker, at=at),  # outside the plan
+        result(api, Status.CRIT, "ünïcode\nsummary", error=ErrorType.TIMEOUT, at=at),
+        result(weird_ready, figures=DlqFigures("redis", 3, 2.0, growth_per_min=-0.5), at=at),
+    ]
+    live = LiveState(registry, specs)
+    first_seen: dict[str, None] = {}
+    for each in feed:
+        live.record(each)
+        first_seen[each.id] = None
+
+    # The families as the exporter used to build them: merged per check in the order checks
+    # first reported, then the registry-wide ones; rendered by prometheus_client.
+    merged: dict[str, Metric] = {}
+    for check_id in first_seen:
+        latest = live.state.latest(check_id)
+        assert latest is not None
+        for family in check_families([latest]):
+            into = merged.setdefault(
+                family.name, Metric(family.name, family.documentation, family.type)
+            )
+            into.samples.extend(family.samples)
+    results = live.state.results()
+    errors = CounterMetricFamily(
+        "opsdash_probe_errors",
+        "Probe runs that got no answer to judge, by error class.",
+        labels=["check", "type"],
+    )
+    for (check_id, error_type), count in live.errors.items():
+        errors.add_metric([check_id, error_type], float(count))
+    last = GaugeMetricFamily(
+        "opsdash_check_last_run_timestamp_seconds",
+        "When the check last ran (seconds since the epoch).",
+        labels=["check"],
+    )
+    for each in results:
+        last.add_metric([each.id], each.started_at.timestamp())
+    expected = exposition(
+        [
+            *merged.values(),
+            info_family((s.id, s.component, s.kind, s.tags) for s in specs),
+            component_family(components(registry, specs, results)),
+            *incident_families(find_incidents(registry, specs, results)),
+            errors,
+            last,
+            GaugeMetricFamily("opsdash_exporter_checks", "Checks this exporter (shard) runs.",
+                              value=len(specs)),
+            GaugeMetricFamily("opsdash_exporter_start_timestamp_seconds",
+                              "When the exporter started.", value=live.started),
+        ]
+    )  # fmt: skip
+    text = live.render().decode("utf-8")
+    assert text == expected
+    assert 'check="we\\"ird\\\\name.ready"' in text
+    assert "opsdash_worker_rate_per_minute" in text and "1e+21" in text and "NaN" in text

@@ -20,7 +20,6 @@ from opsdash.demo.platform import DemoPlatform
 from opsdash.demo.story import REDIS_OUTAGE, SERVICES, WORKERS
 from opsdash.engine import run_round
 from opsdash.exporter import LiveState
-from opsdash.metrics import exposition
 from opsdash.plan import CheckSpec, build_plan
 from opsdash.registry.model import Registry
 from opsdash.render.json import check_document, dumps
@@ -95,7 +94,7 @@ def _faces_agree(
     # 5. the exporter's opsdash_incident_affected
     samples = {
         (s.name, s.labels.get("cause"), s.labels.get("type")): s.value
-        for family in text_string_to_metric_families(exposition(live.families()))
+        for family in text_string_to_metric_families(live.render().decode("utf-8"))
         for s in family.samples
     }
     exported = {
