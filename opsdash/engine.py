@@ -9,7 +9,6 @@ has one long-lived loop (run, publish, sleep), so two runs of the same check nev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -104,7 +103,7 @@ class Scheduler:
         self._resources = resources
         self._sink = sink
         self._gate = asyncio.Semaphore(concurrency)
-        self._wake = {spec.id: asyncio.Event() for spec in self._specs}
+        self._wake = {spec.id: _Alarm() for spec in self._specs}
         self._running = asyncio.Event()
         self._running.set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -125,11 +124,11 @@ class Scheduler:
     def run_now(self) -> None:
         """Wake every check that is sleeping; a check that is running is not run twice."""
         loop = asyncio.get_running_loop()
-        for n, event in enumerate(self._wake.values()):
+        for n, alarm in enumerate(self._wake.values()):
             if offset := self._offset(n):
-                loop.call_later(offset, event.set)
+                loop.call_later(offset, alarm.ring)
             else:
-                event.set()
+                alarm.ring()
 
     def _offset(self, n: int) -> float:
         """When the ``n``-th check starts, after the first, when starts are spread."""
@@ -162,8 +161,49 @@ class Scheduler:
             published = self._sink(result)
             if published is not None:
                 await published
-            # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own, then
-            # cancels it, for every check's every run (serve: measurable CPU per probe).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(spec.interval):
-                    await wake.wait()
+            await wake.sleep(spec.interval)
+
+
+class _Alarm:
+    """A check's sleep between runs: it ends after the interval, or at once when rung
+    (:meth:`Scheduler.run_now`; a ring during a run ends the next sleep before it starts).
+
+    A future resolved by a timer: ``asyncio.timeout`` around an ``Event.wait`` ended every
+    sleep by cancelling the task (a CancelledError raised, turned into a TimeoutError and
+    caught, for each check's every run: serve's CPU per probe), and ``wait_for`` made a task
+    per sleep on top of that."""
+
+    __slots__ = ("_rung", "_waiter")
+
+    def __init__(self) -> None:
+        self._rung = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def ring(self) -> None:
+        """End the current sleep, or the next one at once."""
+        self._rung = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        """Forget a ring (a run starts)."""
+        self._rung = False
+
+    async def sleep(self, seconds: float) -> None:
+        """Until ``seconds`` have passed or :meth:`ring` is called."""
+        if self._rung:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
