@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -642,25 +643,61 @@ def any_string(figures: Figures, test: Callable[[str], bool]) -> bool:
 
 
 def _any(value: Any, test: Callable[[str], bool]) -> bool:
+    # This runs on every result (serve: per probe): figures first, then the common leaves.
+    fields = _STRING_FIELDS.get(type(value))
+    if fields is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = _STRING_FIELDS[type(value)] = _fields_getter(_string_fields(type(value)))
+    if fields is not None:
+        return any(item is not None and _any(item, test) for item in fields(value))
     if isinstance(value, str):
         return test(value)
-    if value is None or isinstance(value, Status | int | float | datetime):
-        return False  # the common leaves first: this runs on every result (serve: per probe)
+    if isinstance(value, _LEAVES):
+        return False
     if isinstance(value, tuple):
         return any(_any(item, test) for item in value)
     if isinstance(value, Mapping):
         return any(
             (isinstance(key, str) and test(key)) or _any(item, test) for key, item in value.items()
         )
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return any(_any(getattr(value, name), test) for name in _field_names(type(value)))
     return False
 
 
-@functools.cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    """A dataclass's field names (``dataclasses.fields`` rebuilds its tuple on every call)."""
-    return tuple(f.name for f in dataclasses.fields(cls))
+_LEAVES = (int, float, datetime, type(None))
+_STRING_FIELDS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _fields_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of ``names`` in one call (``operator.attrgetter``, always a tuple)."""
+    if len(names) >= 2:
+        return operator.attrgetter(*names)
+    if names:
+        one = operator.attrgetter(names[0])
+        return lambda value: (one(value),)
+    return lambda _value: ()
+
+
+def _string_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a dataclass that may hold a string somewhere, by their annotations (the
+    others hold numbers, flags, statuses, moments or nothing): all a string walk visits, once
+    per result (an ok HTTP answer's figures have one such field set)."""
+    try:
+        hints = _hints(cls)
+    except Exception:  # annotations that do not resolve: visit every field
+        hints = {}
+    return tuple(
+        f.name for f in dataclasses.fields(cls) if not _stringless(hints.get(f.name, Any))
+    )
+
+
+_STRINGLESS = {int, float, bool, type(None), Status, datetime}
+
+
+def _stringless(hint: Any) -> bool:
+    if hint in _STRINGLESS:
+        return True
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return all(_stringless(arg) for arg in typing.get_args(hint))
+    return False
 
 
 def map_strings(figures: Figures, change: Callable[[str], str]) -> Figures:

@@ -274,3 +274,44 @@ def test_no_face_reads_details_by_string_key() -> None:
                 if isinstance(node, ast.Attribute) and node.attr in ("details", "with_details"):
                     offenders.append(f"{file.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def _every_string(value: Any) -> list[str]:
+    """Every string in ``value``, mapping keys included, walking every field (statuses are
+    opsdash's own words, not a server's text)."""
+    import dataclasses
+    from collections.abc import Mapping
+
+    if isinstance(value, Status):
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [text for item in value for text in _every_string(item)]
+    if isinstance(value, Mapping):
+        return [
+            text
+            for key, item in value.items()
+            for text in [*_every_string(key), *_every_string(item)]
+        ]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            text
+            for f in dataclasses.fields(value)
+            for text in _every_string(getattr(value, f.name))
+        ]
+    return []
+
+
+@pytest.mark.parametrize(
+    "figures",
+    [sample for samples in SAMPLES.values() for sample in samples],
+    ids=lambda f: type(f).__name__,
+)
+def test_the_harness_string_walk_sees_every_string(figures: Figures) -> None:
+    # The harness escapes control characters only in figures any_string flags; its walk skips
+    # the fields whose annotations hold no string: it must still reach every string there is.
+    from opsdash.figures import any_string
+
+    for text in _every_string(figures):
+        assert any_string(figures, lambda seen, wanted=text: seen == wanted), text
