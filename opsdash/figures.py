@@ -684,9 +684,7 @@ def _string_fields(cls: type) -> tuple[str, ...]:
         hints = _hints(cls)
     except Exception:  # annotations that do not resolve: visit every field
         hints = {}
-    return tuple(
-        f.name for f in dataclasses.fields(cls) if not _stringless(hints.get(f.name, Any))
-    )
+    return tuple(f.name for f in dataclasses.fields(cls) if not _stringless(hints.get(f.name, Any)))
 
 
 _STRINGLESS = {int, float, bool, type(None), Status, datetime}

@@ -29,6 +29,7 @@ and, where it applies, ``component``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -144,8 +145,7 @@ def check_lines(result: CheckResult) -> tuple[str, ...]:
     so that rendering ``/metrics`` only joins strings."""
     lines = [""] * len(CHECK_FAMILIES)
     for index, labels, value in check_samples(result):
-        spec = CHECK_FAMILIES[index]
-        lines[index] += sample_line(spec.name, spec.labels, labels, value)
+        lines[index] += _CHECK_TEMPLATES[index].format(*_escaped(labels)) + _go_float(value) + "\n"
     return tuple(lines)
 
 
@@ -163,11 +163,27 @@ def sample_line(
 ) -> str:
     """One sample line (no timestamp): labels sorted by name, values escaped, the value as
     Go prints it (``+Inf``, ``NaN``, ``1.5e+07``), byte for byte as ``generate_latest``."""
+    template = _template(name, tuple(label_names))
+    return template.format(*_escaped(label_values)) + _go_float(value) + "\n"
+
+
+@functools.cache
+def _template(name: str, label_names: tuple[str, ...]) -> str:
+    """A sample line up to its value, ``str.format`` fields for the label values in the order
+    given (written in name order)."""
     if not label_names:
-        return f"{name} {_go_float(value)}\n"
-    pairs = sorted(zip(label_names, label_values, strict=True))
-    labels = ",".join(f'{key}="{_escape(text)}"' for key, text in pairs)
-    return f"{name}{{{labels}}} {_go_float(value)}\n"
+        return name.replace("{", "{{").replace("}", "}}") + " "
+    order = sorted(range(len(label_names)), key=label_names.__getitem__)
+    labels = ",".join(f'{label_names[index]}="{{{index}}}"' for index in order)
+    return f"{name}{{{{{labels}}}}} "
+
+
+def _escaped(values: Sequence[str]) -> Sequence[str]:
+    """Label values with backslash, newline and double quote escaped (most have none)."""
+    joined = "".join(values)
+    if "\\" in joined or "\n" in joined or '"' in joined:
+        return [_escape(value) for value in values]
+    return values
 
 
 _go_float = cast(Callable[[float], str], floatToGoString)
@@ -178,6 +194,9 @@ def _escape(text: str) -> str:
     if "\\" in text or "\n" in text or '"' in text:
         return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
     return text
+
+
+_CHECK_TEMPLATES = tuple(_template(family.name, family.labels) for family in CHECK_FAMILIES)
 
 
 def component_family(components: Iterable[Component]) -> GaugeMetricFamily:
