@@ -305,3 +305,26 @@ async def test_secret_echoed_in_an_error_body_is_masked_in_the_excerpt() -> None
     result = await probe(router, headers={"Authorization": "Bearer s3cret"})
     assert "s3cret" not in json.dumps(result.details)
     assert result.details["excerpt"][0].startswith("denied: ")
+
+
+async def test_a_verdict_follows_every_change_of_the_answer() -> None:
+    # Verdicts on small answers are kept by the whole answer: the same body with another
+    # status code, type or content is judged anew, never read back from an earlier round.
+    seen = []
+    for code, body, kind in [
+        (200, b'{"status":"ok"}', "application/json"),
+        (503, b'{"status":"ok"}', "application/json"),
+        (200, b'{"status":"down"}', "application/json"),
+        (200, b'{"status":"ok"}', "application/json"),
+        (200, b'{"status":"ok"}', "text/plain"),
+    ]:
+        router = answer(httpx.Response(code, content=body, headers={"Content-Type": kind}))
+        result = await probe(router)
+        seen.append((result.status, result.summary, result.details.get("format")))
+    assert seen == [
+        (Status.OK, "200 OK", "plain"),
+        (Status.CRIT, "503 Service Unavailable: body says ok", "godaddy-terminus"),
+        (Status.CRIT, "200 OK: body says down", "plain"),
+        (Status.OK, "200 OK", "plain"),
+        (Status.OK, "200 OK", "plain"),
+    ]

@@ -152,8 +152,36 @@ async def _tls_failure(url: str, error: ssl.SSLError) -> ProbeFailure:
     return ProbeFailure(ErrorType.TLS, message, figures)
 
 
+_VERDICTS_BODY = 512
+_VERDICTS_KEPT = 1024
+_verdicts: dict[tuple[int, str, str | None, bytes, bool, int], Observation] = {}
+"""Verdicts on small answers without a certificate, by everything they are judged on: a
+platform's services answer the same few bodies round after round (``{"status":"ok"}``), and
+parsing one is most of a verdict's cost. Keyed by the whole answer, so never stale; cleared
+when full."""
+
+
 def judge(answer: _Answer, target: HttpTarget) -> Observation:
     """The verdict on an answer: status code, then the body, then the certificate."""
+    if answer.certificate is not None or len(answer.body) > _VERDICTS_BODY:
+        return _judge(answer, target)  # a certificate's expiry is judged against the clock
+    key = (
+        answer.status_code,
+        answer.reason,
+        answer.content_type,
+        answer.body,
+        answer.truncated,
+        answer.redirects,
+    )
+    verdict = _verdicts.get(key)
+    if verdict is None:
+        if len(_verdicts) >= _VERDICTS_KEPT:
+            _verdicts.clear()
+        verdict = _verdicts[key] = _judge(answer, target)
+    return verdict
+
+
+def _judge(answer: _Answer, target: HttpTarget) -> Observation:
     headline = f"{answer.status_code} {answer.reason}".strip()
     parsed = health_bodies.parse(answer.status_code, answer.content_type, answer.body)
     dependencies = parsed.dependencies if parsed is not None else {}
