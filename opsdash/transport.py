@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
 import time
 from collections import OrderedDict, deque
@@ -122,9 +123,35 @@ class Url:
         return f"{self.scheme}://{self.host_header}{self.target}"
 
 
+_SIMPLE_URL = re.compile(
+    r"(https?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(/[A-Za-z0-9._~/:!$&'()*+,;=-]*)?"
+)
+"""An ASCII ``http(s)://host[:port][/path]`` whose path needs no quoting: most URLs a registry
+names. No credentials, query, fragment, brackets or percent signs (those take the full parse)."""
+
+
 def parse_url(text: str) -> Url:
     """``text`` parsed; :class:`UnsupportedProtocol` or :class:`InvalidURL` when it is not an
     absolute ``http``/``https`` URL."""
+    simple = _SIMPLE_URL.fullmatch(text)
+    if simple is not None:
+        scheme, host_text, port_text, path = simple.groups()
+        port = int(port_text) if port_text else None
+        if port is None or port <= 65535:
+            netloc = f"{host_text}:{port_text}" if port_text is not None else host_text
+            return Url(
+                text=text,
+                scheme=scheme,
+                host=host_text.lower(),
+                port=port or (443 if scheme == "https" else 80),
+                target=path or "/",
+                host_header=netloc,
+            )
+    return _parse_any_url(text)
+
+
+def _parse_any_url(text: str) -> Url:
+    """:func:`parse_url` for every URL (what ``urlsplit`` takes apart, IDNA hosts, quoting)."""
     try:
         parts = urlsplit(text)
         port = parts.port

@@ -204,3 +204,28 @@ async def test_a_redirect_to_another_scheme_is_the_servers_fault() -> None:
     assert result.error is not None
     assert result.error.type is ErrorType.PROTOCOL
     assert "ftp://files/report" in result.summary
+
+
+def test_the_quick_url_parse_agrees_with_the_full_one() -> None:
+    # Most registry URLs take a one-regex parse; whatever it accepts must come out exactly as
+    # urlsplit's full parse has it (host case, ports, default ports, targets, errors).
+    import itertools
+
+    from opsdash.transport import _parse_any_url, parse_url
+
+    hosts = ["127.0.0.1", "Svc.Test", "a-b.c", "localhost", "x", "[::1]", "bücher.de", "u:p@h"]
+    ports = ["", ":80", ":443", ":8080", ":0", ":08080", ":65535", ":65536", ":99999", ":"]
+    paths = ["", "/", "/health", "/a/b:c", "/x;y=1", "/~u/.", "/a//b", "/%20", "/a b", "/é"]
+    paths += ["/?q=1", "/#f", "/a@b", "?x", "#y", "/a\nb", " "]
+
+    def parsed(parse: Any, url: str) -> object:
+        try:
+            return parse(url)
+        except Exception as exc:  # the same error, worded the same
+            return (type(exc), str(exc))
+
+    for scheme, host, port, path in itertools.product(
+        ["http", "https", "HTTP", "ftp"], hosts, ports, paths
+    ):
+        url = f"{scheme}://{host}{port}{path}"
+        assert parsed(parse_url, url) == parsed(_parse_any_url, url), url
