@@ -175,7 +175,7 @@ class HttpClient:
         """Send the request and read at most ``max_body`` decoded bytes of its final answer,
         following redirects (their bodies unread) when asked."""
         request = self._first(method, url, headers, body, auth)
-        visited = {request.url.shown}
+        visited: set[str] | None = None  # made at the first redirect: most answers have none
         redirects = 0
         while True:
             response = await self.wire.send(request)
@@ -196,6 +196,8 @@ class HttpClient:
             finally:
                 response.close()  # a redirect's body, or the rest of a capped one: unread
             redirects += 1
+            if visited is None:
+                visited = {request.url.shown}
             request = self._next_hop(request, response.status_code, location)
             if request.url.shown in visited:
                 raise RedirectError(f"redirect loop (after {redirects} redirects)")

@@ -36,6 +36,7 @@ import re
 import ssl
 import time
 from collections import OrderedDict, deque
+from collections.abc import Coroutine
 from typing import Any, Protocol, cast
 from urllib.parse import quote, urlsplit
 
@@ -51,6 +52,7 @@ MAX_HEAD = 64 * 1024
 MAX_HEADERS = 256
 MAX_INTERIM = 8
 """``1xx`` answers (100 Continue, 103 Early Hints) accepted before the real answer."""
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
 
 Origin = tuple[str, str, int]
 """``(scheme, host, port)``: connections are pooled per origin."""
@@ -335,6 +337,8 @@ class _Connection(asyncio.Protocol):
         self.message_done = False
         self.keep_alive = False
         self._eof_framed = False
+        self._framed = False
+        """The answer being parsed has a Content-Length or Transfer-Encoding."""
         self._interim = 0
         self._head_bytes = 0
         self.body: deque[bytes] = deque()
@@ -395,6 +399,7 @@ class _Connection(asyncio.Protocol):
         self.status_code = 0
         self._reason = []
         self.headers = []
+        self._framed = False
 
     def on_status(self, reason: bytes) -> None:
         self._reason.append(reason)
@@ -402,7 +407,10 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(self.headers) >= MAX_HEADERS:
             raise RemoteProtocolError(f"more than {MAX_HEADERS} response headers")
-        self.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+        lowered = name.decode("latin-1").lower()
+        if lowered in _FRAMING:
+            self._framed = True
+        self.headers.append((lowered, value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -413,8 +421,7 @@ class _Connection(asyncio.Protocol):
             return
         self.status_code = status
         self.head_done = True
-        framed = any(name in ("content-length", "transfer-encoding") for name, _ in self.headers)
-        self._eof_framed = not framed and status not in (204, 304)
+        self._eof_framed = not self._framed and status not in (204, 304)
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
@@ -510,8 +517,8 @@ class _Answer:
     def network_stream(self) -> NetworkStream:
         return NetworkStream(self._connection.transport)
 
-    async def read_chunk(self) -> bytes:
-        return await self._connection.next_chunk()
+    def read_chunk(self) -> Coroutine[Any, Any, bytes]:
+        return self._connection.next_chunk()  # no coroutine of its own around it
 
     @property
     def complete(self) -> bool:
