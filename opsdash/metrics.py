@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -40,6 +39,7 @@ from prometheus_client.utils import floatToGoString
 
 from opsdash.figures import DlqFigures, HttpFigures, TlsFigures, WorkerFigures
 from opsdash.incidents import AFFECTED_TYPES, Incident
+from opsdash.records import dataclass
 from opsdash.results import CheckResult
 from opsdash.state import Component, Snapshot
 
