@@ -192,16 +192,17 @@ def classify(exc: BaseException) -> ProbeError:
 
 # pymongo quotes the ssl module's error inside a long text (with the topology description):
 # "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer
-# certificate (_ssl.c:1006) ...". Keep the reason, drop the rest.
-_TLS_VERIFY_REASON = re.compile(r"certificate verify failed: ([^(\]'\"]+)")
-_TLS_SSL_CODE = re.compile(r"\[ssl: ([a-z_]+)\]")
+# certificate (_ssl.c:1006) ...". Keep the reason, drop the rest. Patterns, not compiled
+# here: `re` compiles (and caches) them on the first TLS failure, not on every start-up.
+_TLS_VERIFY_REASON = r"certificate verify failed: ([^(\]'\"]+)"
+_TLS_SSL_CODE = r"\[ssl: ([a-z_]+)\]"
 
 
 def _tls_text_message(text: str) -> str:
     """A plain TLS summary from an error text that only quotes the ssl module's error."""
-    if match := _TLS_VERIFY_REASON.search(text):
+    if match := re.search(_TLS_VERIFY_REASON, text):
         return f"TLS error: {match.group(1).strip()}"
-    if match := _TLS_SSL_CODE.search(text):
+    if match := re.search(_TLS_SSL_CODE, text):
         return f"TLS error: {match.group(1).replace('_', ' ')}"
     return "TLS error: handshake failed"
 

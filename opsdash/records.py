@@ -27,7 +27,6 @@ side by side.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -54,8 +53,10 @@ else:
 
 
 _FAST_OPTIONS = {"frozen": True, "slots": True}
-_CLASSVAR = re.compile(r"(?:typing\.|t\.)?ClassVar\b")
-_UNSUPPORTED = re.compile(r"(?:dataclasses\.)?(?:InitVar|KW_ONLY)\b")
+_CLASSVAR = ("ClassVar", "typing.ClassVar", "t.ClassVar")
+_UNSUPPORTED = ("InitVar", "KW_ONLY", "dataclasses.InitVar", "dataclasses.KW_ONLY")
+_CLASSVAR_OF = tuple(f"{name}[" for name in _CLASSVAR)
+"""How string annotations (``from __future__ import annotations``) spell these."""
 _MISSING = dataclasses.MISSING
 _FIELD: Any = getattr(dataclasses, "_FIELD")  # noqa: B009 - the marker fields() filters on
 _FROZEN_PARAMS: Any = object.__new__(getattr(dataclasses, "_DataclassParams"))  # noqa: B009
@@ -93,7 +94,7 @@ def _record(cls: type) -> type | None:
     for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
         if _is_classvar(annotation):
             continue
-        if isinstance(annotation, str) and _UNSUPPORTED.match(annotation):
+        if isinstance(annotation, str) and annotation.startswith(_UNSUPPORTED):
             return None
         if annotation is dataclasses.KW_ONLY or isinstance(annotation, dataclasses.InitVar):
             return None
@@ -160,7 +161,7 @@ def _record(cls: type) -> type | None:
 
 def _is_classvar(annotation: object) -> bool:
     if isinstance(annotation, str):
-        return _CLASSVAR.match(annotation) is not None
+        return annotation in _CLASSVAR or annotation.startswith(_CLASSVAR_OF)
     return annotation is ClassVar or getattr(annotation, "__origin__", None) is ClassVar
 
 

@@ -79,22 +79,32 @@ def as_wire(transport: Wire | httpx.AsyncBaseTransport) -> Wire:
     return transport  # another Wire (a test's own)
 
 
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
-    """The event loop to run opsdash on: uvloop's when installed, else asyncio's.
+UVLOOP_FROM = 200
+"""Checks in a round from which uvloop's event loop is worth loading: importing it costs about
+5 ms, and it saves some 25-30 us a probe (``bench/README.md``), so a small ``check`` (CI's ten
+services) is done sooner on asyncio's own loop."""
+
+
+def event_loop_factory(checks: int | None = None) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop to run opsdash on: uvloop's when installed, else asyncio's; asyncio's
+    too for a one-shot round of fewer than :data:`UVLOOP_FROM` ``checks``.
 
     uvloop halves the cost of connections and callbacks (a 1,000-service round: see
     ``bench/README.md``). Commands use it through :func:`run_async`.
     """
+    if checks is not None and checks < UVLOOP_FROM:
+        return asyncio.new_event_loop
     try:
-        import uvloop
+        import uvloop  # here: only the rounds large enough to repay its import load it
     except ImportError:
         return asyncio.new_event_loop
     return uvloop.new_event_loop
 
 
-def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+def run_async(coroutine: Coroutine[Any, Any, T], *, checks: int | None = None) -> T:
     """Run ``coroutine`` to the end on opsdash's event loop (:func:`event_loop_factory`): every
-    command that runs probes goes through here.
+    command that runs probes goes through here (``checks``: how many a one-shot round runs,
+    when the caller knows: it picks the loop).
 
     The value is handed out beside the main task, not as its result: on its way out,
     ``asyncio.Runner`` restores the SIGINT handler, and Python 3.11's ``signal`` module then
@@ -105,7 +115,7 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     async def main() -> None:
         box.append(await coroutine)
 
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=event_loop_factory(checks)) as runner:
         runner.run(main())
     return box[0]
 

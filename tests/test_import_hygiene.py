@@ -3,6 +3,7 @@ each command loads only what its path needs (``--help`` nothing but click)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from opsdash.cli import COMMANDS, cli, main
+from opsdash.resources import UVLOOP_FROM, event_loop_factory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,8 +163,16 @@ def test_a_plain_check_loads_only_what_its_registry_needs(tmp_path: Path) -> Non
         "opsdash.probes.worker_metrics",
         "httpx",
         "textual",
+        "uvloop",  # a round this small ends sooner on asyncio's loop than uvloop loads
     }
     assert unwanted & loaded == set()
+
+
+def test_large_rounds_and_long_runs_get_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+    assert event_loop_factory(UVLOOP_FROM) is uvloop.new_event_loop
+    assert event_loop_factory() is uvloop.new_event_loop  # serve, the dashboard
+    assert event_loop_factory(UVLOOP_FROM - 1) is asyncio.new_event_loop
 
 
 def test_a_check_with_an_alerting_state_loads_it(tmp_path: Path) -> None:

@@ -108,7 +108,8 @@ def check(
             concurrency=concurrency or registry.defaults.concurrency,
             progress=echo_err,
             state_path=state_path,
-        )
+        ),
+        checks=len(specs),
     )
 
     # Silences and flapping from `opsdash alert`'s state, when there is one; a state file

@@ -25,12 +25,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+def run_async(coroutine: Coroutine[Any, Any, T], *, checks: int | None = None) -> T:
     """Run ``coroutine`` on opsdash's event loop (:func:`opsdash.resources.run_async`, imported
-    only when a command runs probes: it loads httpx)."""
+    only when a command runs probes; ``checks``: the size of a one-shot round, which picks the
+    loop)."""
     from opsdash.resources import run_async as run
 
-    return run(coroutine)
+    return run(coroutine, checks=checks)
 
 
 def echo_err(message: str) -> None:

@@ -43,9 +43,10 @@ from opsdash.transport import parse_url
 BODY_EXCERPT = 300
 EXCERPT_LINES = 8
 EXCERPT_CHARS = 800
-_JSON_CONTROL = re.compile(r"\\u00([01][0-9a-fA-F]|7[fF])")
+_JSON_CONTROL = r"\\u00([01][0-9a-fA-F]|7[fF])"
 """A control character as JSON writes it: turned back into the character, for the harness
-to escape the one way every face shows it (``\\x1b``)."""
+to escape the one way every face shows it (``\\x1b``). A pattern, compiled (and cached by
+:mod:`re`) on the first failing answer that needs it, not at start-up."""
 """What is kept of the body of an answer that was not ok (``details.excerpt``)."""
 """Characters of an unrecognised body kept in ``details.body``."""
 _NAMED_FAILURES = 3
@@ -232,7 +233,8 @@ def excerpt_lines(body: bytes) -> tuple[str, ...]:
         # a JSON body, indented: its first lines then say something, and a character the
         # server escaped (\u001b) is shown as what it is, escaped by the harness like any other
         with contextlib.suppress(ValueError, RecursionError):
-            text = _JSON_CONTROL.sub(
+            text = re.sub(
+                _JSON_CONTROL,
                 lambda m: chr(int(m.group(1), 16)),
                 json.dumps(json.loads(body), indent=2, ensure_ascii=False),
             )
