@@ -64,7 +64,7 @@ WIRE = {"maxWireVersion": 21, "minWireVersion": 0, "isWritablePrimary": True}
 
 
 def registry(pg: str, redis: str, mongo: str, timeout: str = "3s") -> Registry:
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "bench",

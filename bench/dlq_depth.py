@@ -91,7 +91,7 @@ async def main(queues: int, repeat: int) -> None:
         keys = [f"dlq:bench:{i}" for i in range(queues)]
         for i, key in enumerate(keys):
             await client.rpush(key, *range(i % 7 + 1))
-        registry = Registry.model_validate(
+        registry = Registry.from_data(
             {
                 "version": 1,
                 "platform": "bench",

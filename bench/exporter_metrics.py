@@ -32,7 +32,7 @@ async def run(checks: int, scrapes: int, interval: float) -> None:
     stub = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
     threading.Thread(target=stub.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{stub.server_address[1]}"
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "bench",

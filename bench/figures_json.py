@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
     services = args.checks // 2
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "bench",

@@ -149,7 +149,7 @@ def worker() -> None:
     from opsdash.resources import Resources, run_async
     from opsdash.safetext import is_printable
 
-    specs = build_plan(Registry.model_validate(json.loads(sys.stdin.read())))
+    specs = build_plan(Registry.from_data(json.loads(sys.stdin.read())))
 
     async def main() -> dict[str, Any]:
         start = time.perf_counter()

@@ -104,7 +104,7 @@ def worker() -> None:
     from opsdash.registry.model import Registry
     from opsdash.resources import Resources, run_async
 
-    specs = build_plan(Registry.model_validate(json.loads(sys.stdin.read())))
+    specs = build_plan(Registry.from_data(json.loads(sys.stdin.read())))
 
     async def main() -> dict[str, float]:
         async with Resources() as resources:

@@ -140,7 +140,7 @@ def run_worker(ports: list[int], loop: str, timeout: float) -> dict[str, float]:
     from opsdash.registry.model import Registry
     from opsdash.resources import Resources, event_loop_factory
 
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "bench",

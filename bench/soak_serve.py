@@ -62,7 +62,7 @@ async def soak(runs: int) -> bool:
     threading.Thread(target=flaky.serve_forever, daemon=True).start()
     flaky_url = f"http://127.0.0.1:{flaky.server_address[1]}"
     refused_url = f"http://127.0.0.1:{free_port()}"
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "soak",

@@ -342,7 +342,7 @@ def serve_worker(count: int, rounds: int, interval: float) -> dict[str, float]:
     from opsdash.transport import LeanTransport
 
     ports = json.loads(sys.stdin.read())
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "bench",

@@ -41,7 +41,7 @@ TARGET_MS = 50.0
 
 def registry() -> Registry:
     """500 services on loopback ports nobody answers (the probes never run here)."""
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "bench",

@@ -196,7 +196,7 @@ def line(label: str, values: list[float], baseline: float | None = None) -> str:
 
 async def main() -> None:
     with platform() as url:
-        registry = Registry.model_validate(
+        registry = Registry.from_data(
             {
                 "version": 1,
                 "platform": "bench",

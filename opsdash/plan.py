@@ -139,7 +139,7 @@ def entry_secrets(entry: object, seen: dict[int, list[str]] | None = None) -> li
             continue
         if value is None or isinstance(value, int | float):
             continue
-        fields = getattr(type(value), "model_fields", None)
+        fields = getattr(type(value), "field_names", None)
         if fields is not None:
             if seen is not None and value is not entry:
                 known = seen.get(id(value))

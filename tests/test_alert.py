@@ -127,7 +127,7 @@ def make_registry(
     alerts: dict[str, Any] | None = None,
 ) -> Registry:
     """A registry of these services, alerting to ``receiver`` (routes: warn and crit)."""
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "test-platform",
@@ -470,7 +470,7 @@ def _notification(status: Status, tags: set[str]) -> Notification:
 
 
 def test_routes_by_tag_and_status() -> None:
-    alerts = Alerts.model_validate(
+    alerts = Alerts.from_data(
         {
             "targets": {
                 "pager": {"type": "webhook", "url": "http://127.0.0.1:1/p"},

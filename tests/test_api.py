@@ -56,7 +56,7 @@ def platform() -> Iterator[Platform]:
 
 
 def _registry(urls: list[str]) -> Registry:
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "api-test",

@@ -33,7 +33,7 @@ async def run(
 ) -> CheckResult:
     """Run the one custom check ``c`` of a service (its health/ready checks switched off)."""
     entry = {"url": "http://127.0.0.1:1", "health": False, "ready": False, **(service or {})}
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",

@@ -92,9 +92,7 @@ def registry(queue: str, *, vhost: str = "/", password: str = "guest") -> Regist
         "password": password,
         "depth": {"warn": 1, "crit": 10},
     }
-    return Registry.model_validate(
-        {"version": 1, "platform": "test", "workers": {"w": {"dlq": dlq}}}
-    )
+    return Registry.from_data({"version": 1, "platform": "test", "workers": {"w": {"dlq": dlq}}})
 
 
 async def check(reg: Registry) -> CheckResult:
@@ -122,9 +120,7 @@ def fake_management() -> Iterator[Callable[[dict[str, Any]], str]]:
 def fake_registry(base: str) -> Registry:
     dlq = {"source": "rabbitmq", "management_url": base, "queue": "q",
            "depth": {"warn": 1, "crit": 10}}  # fmt: skip
-    return Registry.model_validate(
-        {"version": 1, "platform": "test", "workers": {"w": {"dlq": dlq}}}
-    )
+    return Registry.from_data({"version": 1, "platform": "test", "workers": {"w": {"dlq": dlq}}})
 
 
 async def check_until(reg: Registry, done: Callable[[CheckResult], bool]) -> CheckResult:

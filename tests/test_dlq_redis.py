@@ -30,7 +30,7 @@ from tests.servers import RedisServer, free_port
 
 
 def make_registry(url: str, dlq: dict[str, Any], *, timeout: str = "3s") -> Registry:
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "test",
@@ -324,7 +324,7 @@ async def test_a_round_of_many_dlq_checks_shares_few_pipelines(
         workers[f"w{i}"] = {
             "dlq": {"source": "redis-list", "datastore": "redis", "key": f"{ns}:q{i}"}
         }
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",
@@ -384,7 +384,7 @@ async def test_one_bad_key_fails_only_its_own_check_in_a_shared_pipeline(
 ) -> None:
     await redis.set(f"{ns}:bad", "not a list")
     await redis.rpush(f"{ns}:good", "a", "b")
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",

@@ -41,7 +41,7 @@ async def http_server() -> AsyncIterator[Callable[[Mapping[str, Route]], Awaitab
 
 
 def make_registry(dlq: dict[str, Any], datastores: dict[str, Any] | None = None) -> Registry:
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "test",

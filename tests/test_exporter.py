@@ -33,7 +33,7 @@ def service() -> Iterator[FlipService]:
 
 
 def registry_for(service: FlipService, refused_port: int) -> Registry:
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "p",

@@ -70,7 +70,7 @@ def hook() -> Iterator[SlowReceiver]:
 
 
 def registry(service: FlipService, hook: SlowReceiver, **target: Any) -> Registry:
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "hostile",

@@ -198,7 +198,7 @@ def test_a_sql_file_that_is_not_a_regular_file_is_refused_unread(
 
 
 def test_a_registry_built_in_code_cannot_read_outside_its_tree_either(tmp_path: Path) -> None:
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "x",

@@ -28,7 +28,7 @@ from tests.helpers import spec
 
 
 def _registry(urls: dict[str, str], **service: Any) -> Registry:
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "test",

@@ -51,7 +51,7 @@ def bomb() -> bytes:
 
 
 def _registry(**sections: Any) -> Registry:
-    return Registry.model_validate({"version": 1, "platform": "test", **sections})
+    return Registry.from_data({"version": 1, "platform": "test", **sections})
 
 
 def _spec(registry: Registry, check_id: str) -> CheckSpec:

@@ -28,7 +28,7 @@ from tests import adversarial
 
 
 def _spec(url: str, *, timeout: str = "3s", **service: Any) -> Any:
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",

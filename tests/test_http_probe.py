@@ -25,7 +25,7 @@ URL = "http://svc.test:8080"
 
 
 async def probe(router: respx.MockRouter, *, url: str = URL, **service: Any) -> CheckResult:
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",

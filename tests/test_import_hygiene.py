@@ -48,7 +48,7 @@ def test_a_check_round_loads_no_textual() -> None:
         from opsdash.rounds import check_rounds
         from opsdash.plan import build_plan
         from opsdash.registry.model import Registry
-        registry = Registry.model_validate(
+        registry = Registry.from_data(
             {"version": 1, "platform": "t", "services": {"a": {"url": "http://127.0.0.1:9"}}}
         )
         specs = build_plan(registry, timeout=0.5)

@@ -10,7 +10,7 @@ from opsdash.results import CheckResult, ErrorType
 from opsdash.status import Status
 from tests.helpers import result
 
-REGISTRY = Registry.model_validate(
+REGISTRY = Registry.from_data(
     {
         "version": 1,
         "platform": "test",
@@ -153,7 +153,7 @@ def test_health_bodies_name_datastores_by_kind() -> None:
 
 
 def test_a_worker_retrying_while_its_datastore_is_down_joins_that_incident() -> None:
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",
@@ -202,7 +202,7 @@ def test_a_dependant_that_does_not_answer_is_down_itself_not_affected() -> None:
 
 
 def test_a_datastore_incident_says_each_reason_once() -> None:
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",

@@ -63,7 +63,7 @@ def platform() -> Iterator[Platform]:
 
 
 def _registry(redis: RedisServer, services: dict[str, str]) -> Registry:
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "live",

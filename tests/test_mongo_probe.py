@@ -33,7 +33,7 @@ NOW = datetime(2026, 1, 25, 3, 0, 0, tzinfo=UTC)
 
 def spec_for(uri: str, *, timeout: str = "2s") -> CheckSpec:
     """The planned check of one datastore named ``mongo``."""
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",
@@ -180,7 +180,7 @@ async def test_no_server_is_refused_within_the_deadline(resources: Resources) ->
 
 async def test_a_timeout_override_still_reports_refused(resources: Resources) -> None:
     """``check --timeout 1s`` over a registry saying 10s: pymongo is told the 1 s deadline."""
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",

@@ -29,7 +29,7 @@ PLUGINS = Path("/usr/lib/nagios/plugins")
 
 
 def _registry(tmp_path: Path, check: dict[str, Any], *, timeout: str = "5s") -> Registry:
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",
@@ -302,7 +302,7 @@ async def test_a_slow_plugin_delays_no_other_check(tmp_path: Path) -> None:
 
     script(tmp_path, "slow", "sleep 60\n")
     script(tmp_path, "fast", "echo 'OK - quick'\n")
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",

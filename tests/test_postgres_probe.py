@@ -47,7 +47,7 @@ def specs(
 ) -> dict[str, CheckSpec]:
     """The planned checks of one datastore named ``postgres``, by id (``.sql`` files relative
     to ``base_dir``, as to a registry file's directory)."""
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",
@@ -388,7 +388,7 @@ async def test_a_query_cut_by_its_deadline_leaves_other_checks_on_the_pool_alone
 ) -> None:
     slow = tmp_path / "slow.sql"
     slow.write_text("SELECT count(*) FROM pg_sleep(5)")
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",

@@ -27,7 +27,7 @@ def test_a_url_shows_everything_but_its_secrets(url: str, shown: str) -> None:
 
 
 def test_a_datastore_password_does_not_mask_other_targets() -> None:
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",

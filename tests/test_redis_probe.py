@@ -30,7 +30,7 @@ from tests.servers import RedisServer
 
 def spec_for(url: str, *, timeout: str = "2s", **extra: Any) -> CheckSpec:
     """The planned check of one datastore named ``redis``."""
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "test",

@@ -13,7 +13,7 @@ from opsdash.results import CheckResult, ErrorType, ProbeError
 from opsdash.state import PlatformState, Snapshot
 from opsdash.status import Status
 
-REGISTRY = Registry.model_validate(
+REGISTRY = Registry.from_data(
     {
         "version": 1,
         "platform": "learning-platform",

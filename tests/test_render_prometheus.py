@@ -14,7 +14,7 @@ from opsdash.results import CheckResult, ErrorType, ProbeError
 from opsdash.state import PlatformState
 from opsdash.status import Status
 
-REGISTRY = Registry.model_validate(
+REGISTRY = Registry.from_data(
     {
         "version": 1,
         "platform": "learning-platform",
@@ -146,7 +146,7 @@ def test_status_latency_dlq_rates_and_round_figures() -> None:
 
 
 def test_label_values_are_escaped() -> None:
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {"version": 1, "platform": "p", "services": {"a": {"url": "http://127.0.0.1:1"}}}
     )
     state = PlatformState(registry, build_plan(registry))

@@ -12,7 +12,7 @@ from opsdash.state import PlatformState, Snapshot
 from opsdash.status import Status
 from tests.helpers import result
 
-REGISTRY = Registry.model_validate(
+REGISTRY = Registry.from_data(
     {
         "version": 1,
         "platform": "p",

@@ -237,7 +237,7 @@ async def test_small_terminal_stacks_panels_incidents_first() -> None:
 
 
 def _live_registry(redis_url: str) -> Registry:
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "live-test",
@@ -277,7 +277,7 @@ async def test_screen_follows_a_redis_outage_and_recovery(
 
 async def test_refresh_and_pause_drive_the_scheduler(redis_factory: Callable[..., object]) -> None:
     server = redis_factory()
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "live-test",

@@ -258,7 +258,7 @@ def test_modes_carry_the_user_switches_and_no_sources_when_probing() -> None:
     assert shown.sources is None and shown.source_count == 0 and not shown.cut_off
 
 
-SCREEN_REGISTRY = Registry.model_validate(
+SCREEN_REGISTRY = Registry.from_data(
     {
         "version": 1,
         "platform": "p",

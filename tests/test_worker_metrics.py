@@ -95,7 +95,7 @@ def make_registry(
     worker: dict[str, Any] = {"max_attempts": 5, "metrics": dict(metrics)}
     if dlq:
         worker["dlq"] = {"source": "http-json", "url": "http://127.0.0.1:9/", "path": "d"}
-    return Registry.model_validate(
+    return Registry.from_data(
         {
             "version": 1,
             "platform": "test",

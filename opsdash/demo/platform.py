@@ -330,7 +330,7 @@ class DemoPlatform:
                     "depth": {"warn": 1, "crit": 100},
                 }
             workers[worker.name] = entry
-        return Registry.model_validate(
+        return Registry.from_data(
             {
                 "version": 1,
                 "platform": "demo-learning-platform",

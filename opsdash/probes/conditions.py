@@ -63,9 +63,9 @@ def _compare(path: str, actual: Any, condition: JsonComparison) -> str | None:
     if actual is _MISSING:
         return f"{path} is missing"
     is_ = f"{path} is {shown(actual)}"
-    if "eq" in condition.model_fields_set and not _same(actual, condition.eq):
+    if "eq" in condition.fields_set and not _same(actual, condition.eq):
         return f"{is_}, expected {shown(condition.eq)}"
-    if "ne" in condition.model_fields_set and _same(actual, condition.ne):
+    if "ne" in condition.fields_set and _same(actual, condition.ne):
         return f"{is_}, expected anything but {shown(condition.ne)}"
     if condition.bounds():
         number = _number(actual)

@@ -22,14 +22,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from opsdash.redact import Redactor, header_secrets, url_secrets
 from opsdash.registry.files import Unreadable, check_file, max_file_size, read_bytes
 from opsdash.registry.interpolate import interpolate
-from opsdash.registry.messages import translate
 from opsdash.registry.model import Loc, Registry
 from opsdash.registry.problems import Position, Problem, RegistryError, ordered
+from opsdash.registry.schema import ValidationError
 from opsdash.registry.yaml_lines import Parsed, parse_yaml
 
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -78,13 +76,13 @@ def load_registry(
     unresolved += [loc for loc, _ in interpolated.errors]
     registry: Registry | None = None
     try:
-        registry = Registry.model_validate(interpolated.data)
+        registry = Registry.from_data(interpolated.data)
     except ValidationError as error:
         # Messages may quote values: mask the registry's secrets (found only when needed, as
         # the walk over a large registry is not free).
         mask = Redactor.of(_secrets(interpolated.data))
         broken: list[Loc] = []
-        for loc, message in translate(error.errors(include_url=False), mask):
+        for loc, message in error.messages(mask):
             broken.append(loc)
             # A value left empty by an unset variable was reported once already.
             if not any(loc[: len(bad)] == bad for bad in unresolved):
@@ -130,9 +128,9 @@ def _references_despite(data: Any, broken: list[Loc]) -> list[tuple[Loc, str]]:
             if len(cut) == 2 and cut[0] == "datastores":
                 dropped.add(str(cut[1]))
         try:
-            registry = Registry.model_validate(pruned)
+            registry = Registry.from_data(pruned)
         except ValidationError as error:
-            still = [loc for loc, _ in translate(error.errors(include_url=False), str)]
+            still = [loc for loc, _ in error.problems]
             if any(map(_unprunable, still)):
                 return []
             cuts = [loc[:2] for loc in still]  # the whole entry (or ``defaults.x``) this time

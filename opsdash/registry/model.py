@@ -6,30 +6,22 @@ one rule: a figure at or above ``warn`` is warn, at or above ``crit`` is crit.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-# pydantic scans every installed distribution's entry points for plugins on the first model
-# (~11 ms of each command's start-up); the registry model uses none.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    PrivateAttr,
-    Tag,
-    ValidationInfo,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
-
 from opsdash.registry.addresses import check_port, mongo_database
+from opsdash.registry.schema import (
+    After,
+    Alias,
+    Bounds,
+    Chosen,
+    Loc,
+    Model,
+    Schema,
+    Tagged,
+    validator,
+)
 from opsdash.registry.targets import (
     check_hostname,
     check_regex,
@@ -42,22 +34,15 @@ from opsdash.registry.targets import (
 from opsdash.registry.units import Duration, Interval, Percent, Rate, Size, Timeout
 from opsdash.status import Status
 
-Loc = tuple[str | int, ...]
-"""A key path into the registry, as pydantic reports it: ``("services", "x", "url")``."""
+__all__ = ["Loc", "Model"]  # re-exported: the rest of opsdash imports them from here
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 """Component names: they become check ids (``<name>.<check>``), so no dots."""
 _NAME = re.compile(NAME_PATTERN)
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-Address = Annotated[str, AfterValidator(check_port)]
+Address = Annotated[str, After(check_port)]
 """A URL or DSN whose ports (if written) are in 1-65535."""
-
-
-class Model(BaseModel):
-    """Base of every registry model: immutable, strict about keys."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Thresholds(Model):
@@ -132,8 +117,8 @@ class RemainingThresholds(Model):
 class FlappingPolicy(Model):
     """A check that changes state more than ``changes`` times in its last ``window`` runs flaps."""
 
-    changes: int = Field(default=4, ge=1)
-    window: int = Field(default=10, ge=2)
+    changes: Annotated[int, Bounds(ge=1)] = 4
+    window: Annotated[int, Bounds(ge=2)] = 10
 
 
 class Defaults(Model):
@@ -142,11 +127,11 @@ class Defaults(Model):
     interval: Interval = 10.0
     timeout: Timeout = 3.0
     latency: LatencyThresholds = LatencyThresholds(warn=0.5, crit=2.0)
-    failure_threshold: int = Field(default=2, ge=1)
-    success_threshold: int = Field(default=1, ge=1)
+    failure_threshold: Annotated[int, Bounds(ge=1)] = 2
+    success_threshold: Annotated[int, Bounds(ge=1)] = 1
     cert_expiry: RemainingThresholds = RemainingThresholds()
     max_body: Size = 64 * 1024
-    concurrency: int = Field(default=64, ge=1)
+    concurrency: Annotated[int, Bounds(ge=1)] = 64
     flapping: FlappingPolicy = FlappingPolicy()
 
 
@@ -165,16 +150,14 @@ class CustomCheckBase(Model):
     @property
     def kind(self) -> str:
         """The check's kind: the name of the key that chose it (``plugin``, ``tcp``...)."""
-        return next(name for name in CUSTOM_KINDS if name in type(self).model_fields)
+        return next(name for name in CUSTOM_KINDS if name in type(self).field_names)
 
 
-HostPort = Annotated[str, AfterValidator(lambda value: parse_host_port(value) and value)]
+HostPort = Annotated[str, After(lambda value: parse_host_port(value) and value)]
 """``HOST:PORT`` (``[v6]:PORT`` for IPv6), the host a DNS name or an IP address."""
-NameServer = Annotated[
-    str, AfterValidator(lambda value: parse_host_port(value, default_port=53) and value)
-]
+NameServer = Annotated[str, After(lambda value: parse_host_port(value, default_port=53) and value)]
 """``HOST[:PORT]``, port 53 by default."""
-HostName = Annotated[str, AfterValidator(check_hostname)]
+HostName = Annotated[str, After(check_hostname)]
 """A DNS name or an IP address."""
 
 
@@ -185,16 +168,16 @@ class PluginCheck(CustomCheckBase):
     args: tuple[str, ...] = ()
     env: dict[str, str] = {}
 
-    @field_validator("plugin")
-    @classmethod
-    def _plugin_path(cls, value: str) -> str:
+    @validator("plugin")
+    @staticmethod
+    def _plugin_path(value: str) -> str:
         if not value.strip() or "\x00" in value:
             raise ValueError(f"expected the path of an executable; found {value!r}")
         return value
 
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+    @validator("env")
+    @staticmethod
+    def _env_names(value: dict[str, str]) -> dict[str, str]:
         for name in value:
             if not _ENV_VAR.match(name):
                 raise ValueError(f"expected environment variable names; found {name!r}")
@@ -208,9 +191,9 @@ class TcpCheck(CustomCheckBase):
     send: str | None = None
     expect: str | None = None
 
-    @field_validator("expect")
-    @classmethod
-    def _expect(cls, value: str | None) -> str | None:
+    @validator("expect")
+    @staticmethod
+    def _expect(value: str | None) -> str | None:
         if value == "":
             raise ValueError("expected the bytes the answer must contain; found an empty string")
         return value
@@ -225,10 +208,10 @@ class DnsCheck(CustomCheckBase):
     server: NameServer | None = None
     """``HOST[:PORT]`` of the name server to ask; default: the system's resolver."""
 
-    @field_validator("expect")
-    @classmethod
-    def _expect_matches_type(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        record_type = info.data.get("type", "A")
+    @validator("expect", siblings=True)
+    @staticmethod
+    def _expect_matches_type(value: tuple[str, ...], known: dict[str, Any]) -> tuple[str, ...]:
+        record_type = known.get("type", "A")  # absent when ``type`` itself is wrong
         return tuple(normalise_answer(record_type, answer) for answer in value)
 
 
@@ -256,16 +239,15 @@ class JsonComparison(Model):
     matches: str | None = None
     exists: bool | None = None
 
-    @field_validator("matches")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
+    @validator("matches")
+    @staticmethod
+    def _regex(value: str | None) -> str | None:
         return None if value is None else check_regex(value)
 
-    @model_validator(mode="after")
-    def _satisfiable(self) -> JsonComparison:
-        given = [name for name in type(self).model_fields if name in self.model_fields_set]
+    def _check_whole(self) -> None:
+        given = [name for name in self.field_names if name in self.fields_set]
         if not given:
-            operators = ", ".join(type(self).model_fields)
+            operators = ", ".join(self.field_names)
             raise ValueError(f"expected at least one of {operators}")
         if self.exists is False and len(given) > 1:
             raise ValueError("can never match: exists: false with a condition on the value")
@@ -277,9 +259,8 @@ class JsonComparison(Model):
             )
             if low > high or (low == high and open_end):
                 raise ValueError(f"can never match: no number is {self.bounds()}")
-        if "eq" in self.model_fields_set and "ne" in self.model_fields_set and self.eq == self.ne:
+        if "eq" in self.fields_set and "ne" in self.fields_set and self.eq == self.ne:
             raise ValueError(f"can never match: eq and ne are both {self.eq!r}")
-        return self
 
     def bounds(self) -> str:
         """The numeric bounds in words: ``> 3 and <= 10``."""
@@ -293,11 +274,14 @@ class JsonComparison(Model):
 
 JsonValue = str | int | float | bool | None
 JsonCondition = Annotated[
-    Annotated[JsonComparison, Tag("comparison")] | Annotated[JsonValue, Tag("value")],
-    Discriminator(lambda v: "comparison" if isinstance(v, dict | JsonComparison) else "value"),
+    JsonComparison | JsonValue,
+    Chosen(
+        lambda v: JsonComparison if isinstance(v, dict | JsonComparison) else JsonValue,
+        members=(JsonComparison, JsonValue),
+    ),
 ]
 """A value the path must hold, or a comparison such as ``{gt: 3}``."""
-JsonPathKey = Annotated[str, AfterValidator(lambda path: parse_json_path(path) and path)]
+JsonPathKey = Annotated[str, After(lambda path: parse_json_path(path) and path)]
 
 
 _STATUS_ONE = {
@@ -315,9 +299,9 @@ _STATUS_SCHEMA = {
 class HttpExpect(Model):
     """Conditions on an answer; every failed one is named in the summary."""
 
-    status: Annotated[tuple[str, ...] | None, WithJsonSchema(_STATUS_SCHEMA)] = None
+    status: Annotated[tuple[str, ...] | None, Schema(_STATUS_SCHEMA)] = None
     """Codes or ranges: ``200``, ``2xx``, ``200-299``; default any 2xx."""
-    json_: dict[JsonPathKey, JsonCondition] = Field(default={}, alias="json")
+    json_: Annotated[dict[JsonPathKey, JsonCondition], Alias("json")] = {}
     body: str | None = None
     """A regex the body must match (searched, not anchored)."""
     headers: dict[str, str] = {}
@@ -325,25 +309,23 @@ class HttpExpect(Model):
     latency: Duration | None = None
     """The answer must come within this."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _status(cls, value: Any) -> Any:
+    @validator("status", before=True)
+    @staticmethod
+    def _status(value: Any) -> Any:
         items = value if isinstance(value, list | tuple) else [value]
         if not items:
             raise ValueError("can never match: an empty list of status codes")
         codes = [parse_status_range(item) for item in items]
         return tuple(text for text, _, _ in codes)
 
-    @field_validator("body")
-    @classmethod
-    def _body(cls, value: str | None) -> str | None:
+    @validator("body")
+    @staticmethod
+    def _body(value: str | None) -> str | None:
         return None if value is None else check_regex(value)
 
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+    @validator("headers")
+    @staticmethod
+    def _headers(value: dict[str, str]) -> dict[str, str]:
         for pattern in value.values():
             check_regex(pattern)
         return value
@@ -362,9 +344,9 @@ class HttpCheck(CustomCheckBase):
     tls_verify: bool = True
     expect: HttpExpect = HttpExpect()
 
-    @field_validator("http")
-    @classmethod
-    def _url(cls, value: str) -> str:
+    @validator("http")
+    @staticmethod
+    def _url(value: str) -> str:
         if "://" in value:
             scheme = value.split("://", 1)[0].lower()
             if scheme not in ("http", "https"):
@@ -383,16 +365,16 @@ class HeartbeatSpec(Model):
     """What ``POST /heartbeat/NAME`` must carry (``Authorization: Bearer ...``); without a
     token, beats come only from ``opsdash heartbeat``."""
 
-    @field_validator("max_age")
-    @classmethod
-    def _positive(cls, value: float) -> float:
+    @validator("max_age")
+    @staticmethod
+    def _positive(value: float) -> float:
         if value <= 0:
             raise ValueError("expected a duration longer than zero")
         return value
 
-    @field_validator("token")
-    @classmethod
-    def _token(cls, value: str | None) -> str | None:
+    @validator("token")
+    @staticmethod
+    def _token(value: str | None) -> str | None:
         if value == "":  # ``${VAR:-}`` left unset: no token, beats from the CLI only
             return None
         if value is not None and len(value) < 16:
@@ -411,27 +393,28 @@ CUSTOM_KINDS = ("plugin", "tcp", "dns", "tls", "http", "heartbeat")
 """The key that names a custom check's kind (exactly one per check)."""
 
 
-def _custom_kind(value: Any) -> str | None:
+def _custom_kind(value: Any) -> type[CustomCheckBase] | None:
     if isinstance(value, dict):
-        return next((kind for kind in CUSTOM_KINDS if kind in value), None)
+        return next((_CUSTOM_MODELS[kind] for kind in CUSTOM_KINDS if kind in value), None)
     if isinstance(value, CustomCheckBase):
-        return value.kind
+        return type(value)
     return None
 
 
+_CUSTOM_MODELS: dict[str, type[CustomCheckBase]] = {
+    "plugin": PluginCheck,
+    "tcp": TcpCheck,
+    "dns": DnsCheck,
+    "tls": TlsCheck,
+    "http": HttpCheck,
+    "heartbeat": HeartbeatCheck,
+}
+
 CustomCheck = Annotated[
-    Annotated[PluginCheck, Tag("plugin")]
-    | Annotated[TcpCheck, Tag("tcp")]
-    | Annotated[DnsCheck, Tag("dns")]
-    | Annotated[TlsCheck, Tag("tls")]
-    | Annotated[HttpCheck, Tag("http")]
-    | Annotated[HeartbeatCheck, Tag("heartbeat")],
-    Discriminator(
+    PluginCheck | TcpCheck | DnsCheck | TlsCheck | HttpCheck | HeartbeatCheck,
+    Chosen(
         _custom_kind,
-        custom_error_type="custom_check_kind",
-        custom_error_message=(
-            "a mapping with one of the keys plugin, tcp, dns, tls, http or heartbeat"
-        ),
+        expected="a mapping with one of the keys plugin, tcp, dns, tls, http or heartbeat",
     ),
 ]
 
@@ -477,8 +460,8 @@ class PostgresDatastore(CheckOptions):
 
     kind: Literal["postgres"]
     dsn: Address
-    connections: PercentThresholds = PercentThresholds(warn=80, crit=95)
-    replication_lag: DurationThresholds = DurationThresholds(warn=30, crit=300)
+    connections: PercentThresholds = PercentThresholds(warn=80.0, crit=95.0)
+    replication_lag: DurationThresholds = DurationThresholds(warn=30.0, crit=300.0)
     long_transactions: LongTransactions = LongTransactions()
     expect_indexes: dict[str, tuple[str, ...]] = {}
     missing_index: Literal["warn", "crit"] = "warn"
@@ -491,7 +474,7 @@ class RedisDatastore(CheckOptions):
 
     kind: Literal["redis"]
     url: Address
-    memory: PercentThresholds = PercentThresholds(warn=80, crit=95)
+    memory: PercentThresholds = PercentThresholds(warn=80.0, crit=95.0)
     checks: dict[str, CustomCheck] = {}
 
 
@@ -500,13 +483,11 @@ class MongoDatastore(CheckOptions):
 
     kind: Literal["mongo"]
     uri: Address
-    replication_lag: DurationThresholds = DurationThresholds(warn=30, crit=300)
+    replication_lag: DurationThresholds = DurationThresholds(warn=30.0, crit=300.0)
     checks: dict[str, CustomCheck] = {}
 
 
-Datastore = Annotated[
-    PostgresDatastore | RedisDatastore | MongoDatastore, Field(discriminator="kind")
-]
+Datastore = Annotated[PostgresDatastore | RedisDatastore | MongoDatastore, Tagged("kind")]
 
 
 # --- services ---------------------------------------------------------------------------
@@ -531,7 +512,7 @@ class Service(CheckOptions):
 class DlqBase(Model):
     """Thresholds shared by every dead-letter source."""
 
-    depth: CountThresholds = CountThresholds(warn=1, crit=100)
+    depth: CountThresholds = CountThresholds(warn=1.0, crit=100.0)
     growth: RateThresholds = RateThresholds()
 
 
@@ -595,7 +576,7 @@ class HttpJsonDlq(DlqBase):
 
 Dlq = Annotated[
     RedisKeyDlq | BullmqDlq | RabbitmqDlq | SqlDlq | MongoDlq | HttpJsonDlq,
-    Field(discriminator="source"),
+    Tagged("source"),
 ]
 
 
@@ -606,7 +587,7 @@ class MetricsBase(Model):
     failures: str | None = None
     processed: str | None = None
     dead_letters: str | None = None
-    retry_ratio: PercentThresholds = PercentThresholds(warn=5, crit=20)
+    retry_ratio: PercentThresholds = PercentThresholds(warn=5.0, crit=20.0)
     retry_rate: RateThresholds = RateThresholds()
     failure_rate: RateThresholds = RateThresholds()
 
@@ -635,15 +616,13 @@ class HttpJsonMetrics(MetricsBase):
     headers: dict[str, str] = {}
 
 
-Metrics = Annotated[
-    PrometheusMetrics | RedisHashMetrics | HttpJsonMetrics, Field(discriminator="source")
-]
+Metrics = Annotated[PrometheusMetrics | RedisHashMetrics | HttpJsonMetrics, Tagged("source")]
 
 
 class Worker(CheckOptions):
     """A queue worker: retries with backoff, maybe a dead-letter queue."""
 
-    max_attempts: int | None = Field(default=None, ge=1)
+    max_attempts: Annotated[int, Bounds(ge=1)] | None = None
     depends_on: tuple[str, ...] = ()
     dlq: Dlq | None = None
     metrics: Metrics | None = None
@@ -660,7 +639,7 @@ class WebhookTarget(Model):
     url: Address
     headers: dict[str, str] = {}
     timeout: Timeout = 5.0
-    retries: int = Field(default=5, ge=0, le=10)
+    retries: Annotated[int, Bounds(ge=0, le=10)] = 5
     """Attempts after the first, one per run, backing off (next run, then 1, 2, 4, 8 min)."""
 
 
@@ -670,7 +649,7 @@ class SlackTarget(Model):
     type: Literal["slack"]
     url: Address
     timeout: Timeout = 5.0
-    retries: int = Field(default=5, ge=0, le=10)
+    retries: Annotated[int, Bounds(ge=0, le=10)] = 5
     """Attempts after the first, one per run, backing off (next run, then 1, 2, 4, 8 min)."""
 
 
@@ -681,7 +660,7 @@ class AppriseTarget(Model):
     urls: tuple[str, ...]
 
 
-AlertTarget = Annotated[WebhookTarget | SlackTarget | AppriseTarget, Field(discriminator="type")]
+AlertTarget = Annotated[WebhookTarget | SlackTarget | AppriseTarget, Tagged("type")]
 
 
 class AlertRoute(Model):
@@ -732,7 +711,7 @@ class Registry(Model):
 
     # Where relative paths in the registry (``.sql`` probes) are resolved: the registry file's
     # directory, set by the loader; the working directory for a registry built in code.
-    _base_dir: Path | None = PrivateAttr(default=None)
+    _base_dir: Path | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -741,7 +720,7 @@ class Registry(Model):
 
     def located_at(self, base_dir: Path) -> Registry:
         """This registry, with relative paths resolved against ``base_dir``."""
-        self._base_dir = base_dir
+        object.__setattr__(self, "_base_dir", base_dir)  # set once, by whoever built it
         return self
 
     def reference_problems(self) -> list[tuple[Loc, str]]:

@@ -28,6 +28,7 @@ from opsdash.registry.model import (
     SqlDlq,
     Worker,
 )
+from opsdash.registry.schema import json_schema
 from opsdash.registry.units import format_duration
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -36,7 +37,7 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 def registry_json_schema() -> dict[str, Any]:
     """The JSON Schema of ``services.yaml`` (before ``${VAR}`` interpolation), for editors'
     YAML validation (``# yaml-language-server: $schema=...``)."""
-    schema = Registry.model_json_schema()
+    schema = json_schema(Registry)
     return {
         "$schema": SCHEMA_DIALECT,
         **schema,

@@ -11,7 +11,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from opsdash.registry.schema import After, Unit
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -75,7 +75,7 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-def _at_least(minimum: float, what: str) -> Any:
+def _at_least(minimum: float, what: str) -> After:
     def check(seconds: float) -> float:
         if seconds < minimum:
             raise ValueError(
@@ -84,7 +84,7 @@ def _at_least(minimum: float, what: str) -> Any:
             )
         return seconds
 
-    return AfterValidator(check)
+    return After(check)
 
 
 def parse_percent(value: Any) -> float:
@@ -124,20 +124,14 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _schema(pattern: str, description: str) -> WithJsonSchema:
-    return WithJsonSchema(
-        {
-            "anyOf": [{"type": "string", "pattern": pattern}, {"type": "number"}],
-            "description": description,
-        }
-    )
-
-
 Duration = Annotated[
     float,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-    _schema(_DURATION.pattern, "a duration: 500ms, 3s, 1m, 1h, 14d (a number is seconds)"),
+    Unit(
+        parse_duration,
+        pattern=_DURATION.pattern,
+        description="a duration: 500ms, 3s, 1m, 1h, 14d (a number is seconds)",
+        show=format_duration,
+    ),
 ]
 """Seconds, written in the registry as ``500ms``, ``3s``, ``1m``..."""
 
@@ -149,21 +143,26 @@ Timeout = Annotated[Duration, _at_least(MIN_TIMEOUT, "a timeout")]
 
 Percent = Annotated[
     float,
-    BeforeValidator(parse_percent),
-    _schema(_PERCENT.pattern, "a percentage: 80% (a number is percent)"),
+    Unit(
+        parse_percent,
+        pattern=_PERCENT.pattern,
+        description="a percentage: 80% (a number is percent)",
+    ),
 ]
 """Percent (0-100), written as ``80%``."""
 
 Rate = Annotated[
     float,
-    BeforeValidator(parse_rate),
-    _schema(_RATE.pattern, "a rate: 1/min, 10/h, 2/s (a number is per minute)"),
+    Unit(
+        parse_rate,
+        pattern=_RATE.pattern,
+        description="a rate: 1/min, 10/h, 2/s (a number is per minute)",
+    ),
 ]
 """Events per minute, written as ``1/min``, ``10/h`` or ``2/s``."""
 
 Size = Annotated[
     int,
-    BeforeValidator(parse_size),
-    _schema(_SIZE.pattern, "a size in bytes: 65536, 64KiB, 1MiB"),
+    Unit(parse_size, pattern=_SIZE.pattern, description="a size in bytes: 65536, 64KiB, 1MiB"),
 ]
 """Bytes, written as ``65536`` or ``64KiB``."""

@@ -38,7 +38,7 @@ SERVICES = {
 }
 WORKERS = {"allocation-worker": 5, "purchase-worker": 3, "cache-worker": 3}
 
-REGISTRY = Registry.model_validate(
+REGISTRY = Registry.from_data(
     {
         "version": 1,
         "platform": "learning-platform",
