@@ -202,3 +202,25 @@ def test_the_help_listing_is_the_commands_own(monkeypatch: pytest.MonkeyPatch) -
         and "check      Run every selected check once and report." in lazy.output
     )
     assert lazy.output == loaded.output
+
+
+def test_the_check_command_loads_no_pydantic(tmp_path: Path) -> None:
+    """The registry validates with opsdash's own layer (``opsdash/registry/schema.py``):
+    importing pydantic and building its model classes took ~200 ms of every ``check``."""
+    registry = tmp_path / "services.yaml"
+    registry.write_text(
+        "version: 1\nplatform: t\n"
+        "datastores:\n  cache: {kind: redis, url: 'redis://127.0.0.1:9/0'}\n"
+        "services:\n  a:\n    url: http://127.0.0.1:9\n    latency: {warn: 500ms}\n"
+        "    checks:\n      status: {http: /s, expect: {status: 2xx, json: {$.ok: true}}}\n"
+        "workers:\n  w:\n    dlq: {source: redis-list, datastore: cache, key: dlq}\n"
+    )
+    loaded = _modules_after(
+        f"""
+        from opsdash.cli import main
+        code = main(["check", "--json", "--timeout", "0.2s", "-r", {str(registry)!r}])
+        assert code == 2, code  # everything is down: crit, so the registry did validate
+        """
+    )
+    assert "opsdash.registry.schema" in loaded
+    assert not [name for name in loaded if name.split(".")[0] in ("pydantic", "pydantic_core")]

@@ -11,17 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from opsdash.registry.addresses import check_port, mongo_database
-from opsdash.registry.schema import (
-    After,
-    Alias,
-    Bounds,
-    Chosen,
-    Loc,
-    Model,
-    Schema,
-    Tagged,
-    validator,
-)
+from opsdash.registry.schema import After, Alias, Bounds, Chosen, Schema, Tagged, validator
+from opsdash.registry.schema import Loc as Loc  # re-exported: key paths across opsdash
+from opsdash.registry.schema import Model as Model
 from opsdash.registry.targets import (
     check_hostname,
     check_regex,
@@ -33,8 +25,6 @@ from opsdash.registry.targets import (
 )
 from opsdash.registry.units import Duration, Interval, Percent, Rate, Size, Timeout
 from opsdash.status import Status
-
-__all__ = ["Loc", "Model"]  # re-exported: the rest of opsdash imports them from here
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 """Component names: they become check ids (``<name>.<check>``), so no dots."""
