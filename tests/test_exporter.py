@@ -228,7 +228,7 @@ def test_metrics_text_is_what_prometheus_client_writes_for_the_same_families() -
 
     at = datetime(2026, 1, 25, 10, 0, tzinfo=UTC)
     cert = CertificateFigures(10.0, at + timedelta(days=10), "CN=api", "CN=ca")
-    registry = Registry.model_validate(
+    registry = Registry.from_data(
         {
             "version": 1,
             "platform": "p",
