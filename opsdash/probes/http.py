@@ -20,6 +20,7 @@ Summaries, for an on-call reader: ``200 OK``, ``200 OK: cache degraded``,
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import ssl
@@ -153,36 +154,25 @@ async def _tls_failure(url: str, error: ssl.SSLError) -> ProbeFailure:
     return ProbeFailure(ErrorType.TLS, message, figures)
 
 
-_VERDICTS_BODY = 512
-_VERDICTS_KEPT = 1024
-_verdicts: dict[tuple[int, str, str | None, bytes, bool, int], Observation] = {}
-"""Verdicts on small answers without a certificate, by everything they are judged on: a
-platform's services answer the same few bodies round after round (``{"status":"ok"}``), and
-parsing one is most of a verdict's cost. Keyed by the whole answer, so never stale; cleared
-when full."""
+_KEPT_BODY = 512
 
 
 def judge(answer: _Answer, target: HttpTarget) -> Observation:
     """The verdict on an answer: status code, then the body, then the certificate."""
-    if answer.certificate is not None or len(answer.body) > _VERDICTS_BODY:
-        return _judge(answer, target)  # a certificate's expiry is judged against the clock
-    key = (
-        answer.status_code,
-        answer.reason,
-        answer.content_type,
-        answer.body,
-        answer.truncated,
-        answer.redirects,
-    )
-    verdict = _verdicts.get(key)
-    if verdict is None:
-        if len(_verdicts) >= _VERDICTS_KEPT:
-            _verdicts.clear()
-        verdict = _verdicts[key] = _judge(answer, target)
-    return verdict
+    if answer.certificate is None and len(answer.body) <= _KEPT_BODY:
+        return _kept_verdict(answer)
+    return _judge(answer, target.cert_expiry)  # a certificate is judged against the clock
 
 
-def _judge(answer: _Answer, target: HttpTarget) -> Observation:
+@functools.lru_cache(maxsize=1024)
+def _kept_verdict(answer: _Answer) -> Observation:
+    """The verdict on a small answer without a certificate, kept by the whole answer (its
+    fields are its hash): a platform's services answer the same few bodies round after round
+    (``{"status":"ok"}``), and parsing one is most of a verdict's cost. Never stale."""
+    return _judge(answer, cert_expiry=None)
+
+
+def _judge(answer: _Answer, cert_expiry: RemainingThresholds | None) -> Observation:
     headline = f"{answer.status_code} {answer.reason}".strip()
     parsed = health_bodies.parse(answer.status_code, answer.content_type, answer.body)
     dependencies = parsed.dependencies if parsed is not None else {}
@@ -209,9 +199,9 @@ def _judge(answer: _Answer, target: HttpTarget) -> Observation:
     if parsed is not None and status.failing:
         summary += ": " + _describe_failures(parsed)
 
-    if answer.certificate is not None:
+    if answer.certificate is not None and cert_expiry is not None:
         left = answer.certificate.seconds_left()
-        cert_status = target.cert_expiry.judge(left)
+        cert_status = cert_expiry.judge(left)
         if cert_status.failing:
             status = worst((status, cert_status))
             days = left / 86400.0
