@@ -13,12 +13,9 @@ import click
 
 from opsdash.commands.options import (
     duration_value,
-    env_option,
-    only_option,
     read_token,
-    registry_option,
+    selection_options,
     state_option,
-    tag_option,
     token_file_option,
 )
 from opsdash.status import ExitCode
@@ -35,10 +32,7 @@ def _err(message: str) -> None:
 
 
 @click.command()
-@registry_option
-@env_option
-@only_option
-@tag_option
+@selection_options
 @state_option
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; change no state.")
 @click.option(
@@ -199,10 +193,7 @@ def history(check_id: str | None, window: str, as_json: bool, state_path: Path |
 
 
 @click.command()
-@registry_option
-@env_option
-@only_option
-@tag_option
+@selection_options
 @click.option(
     "--listen",
     default="127.0.0.1:9108",

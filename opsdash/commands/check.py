@@ -16,13 +16,10 @@ import click
 from opsdash.commands.common import echo_err, emit_snapshot, load, run_async, selected_specs
 from opsdash.commands.options import (
     duration_value,
-    env_option,
-    only_option,
     output_options,
     read_token,
-    registry_option,
+    selection_options,
     state_option,
-    tag_option,
     token_file_option,
 )
 from opsdash.commands.remote import check_from, from_option
@@ -33,10 +30,7 @@ def _duration(value: str | None, option: str) -> float | None:
 
 
 @click.command()
-@registry_option
-@env_option
-@only_option
-@tag_option
+@selection_options
 @output_options
 @click.option("--timeout", metavar="DURATION", help="Override every probe's deadline (e.g. 2s).")
 @click.option(

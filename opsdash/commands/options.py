@@ -55,13 +55,28 @@ state_option = click.option(
 )
 
 
+def _stacked(command: F, options: tuple[Callable[[F], F], ...]) -> F:
+    """``command`` with ``options``, listed in its help in that order."""
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def selection_options(command: F) -> F:
+    """``-r/--registry``, ``-e/--env``, ``--only`` and ``--tag``: which registry, and which of
+    its checks, a command runs (``check``, ``ui``, ``alert``, ``serve``). The command receives
+    ``registry_path``, ``env_name``, ``only`` and ``tags``."""
+    return _stacked(command, (registry_option, env_option, only_option, tag_option))
+
+
 OUTPUT_FORMATS = ("text", "json", "junit", "prometheus", "nagios")
 
 
 def output_options(command: F) -> F:
     """``--json``, ``--format`` and ``-q/--quiet``: how ``check`` (and ``demo --check``) print
     a round. The command receives ``as_json``, ``output_format`` and ``quiet``."""
-    for option in reversed(
+    return _stacked(
+        command,
         (
             click.option(
                 "--json", "as_json", is_flag=True, help="Print one opsdash.check/v1 JSON document."
@@ -80,10 +95,8 @@ def output_options(command: F) -> F:
                 is_flag=True,
                 help="Text: only what is not ok, plus the incidents.",
             ),
-        )
-    ):
-        command = option(command)
-    return command
+        ),
+    )
 
 
 def duration_value(value: str, option: str) -> float:

@@ -8,22 +8,16 @@ import click
 
 from opsdash.commands.common import load, selected_specs
 from opsdash.commands.options import (
-    env_option,
-    only_option,
     read_token,
-    registry_option,
+    selection_options,
     state_option,
-    tag_option,
     token_file_option,
 )
 from opsdash.commands.remote import from_option
 
 
 @click.command()
-@registry_option
-@env_option
-@only_option
-@tag_option
+@selection_options
 @state_option
 @from_option
 @token_file_option
