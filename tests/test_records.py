@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import inspect
 import pickle
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -185,3 +187,38 @@ def test_the_figures_are_records() -> None:
     figures = HttpFigures(http_status=200, dependencies={"redis": Status.OK})
     assert dataclasses.replace(figures, http_status=503).http_status == 503
     assert isinstance(figures.dependencies, Mapping)
+
+
+def test_the_check_paths_frozen_records_are_built_without_exec() -> None:
+    """Every frozen slotted dataclass that ``opsdash check`` defines on its way to a verdict
+    (registry loading included) is a record: the standard decorator would compile its methods
+    when the module loads, a cost every one-shot command pays at start-up."""
+    path = [
+        "opsdash.registry.loader",
+        "opsdash.plan",
+        "opsdash.probes.http",
+        "opsdash.rounds",
+        "opsdash.render.json",
+    ]
+    for name in path:
+        importlib.import_module(name)
+    built_by_standard = []
+    checked = 0
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith("opsdash.") or module_name.startswith("opsdash.tui"):
+            continue
+        for value in vars(module).values():
+            if not (
+                isinstance(value, type)
+                and value.__module__ == module_name
+                and dataclasses.is_dataclass(value)
+            ):
+                continue
+            params = value.__dict__.get("__dataclass_params__")
+            if params is None or not params.frozen or "__slots__" not in value.__dict__:
+                continue  # other options go to the standard decorator by design
+            checked += 1
+            if params is not records._FROZEN_PARAMS:  # the parameters every record shares
+                built_by_standard.append(f"{module_name}.{value.__qualname__}")
+    assert checked > 40  # the walk reached the path's records
+    assert built_by_standard == []

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from opsdash.records import dataclass, field
 from opsdash.registry.model import Loc
 
 MAX_NESTING = 16

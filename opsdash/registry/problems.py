@@ -8,8 +8,8 @@ error at a time. Messages are plain text, never a traceback, and never quote a s
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
+from opsdash.records import dataclass
 from opsdash.registry.model import Loc
 
 
