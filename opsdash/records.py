@@ -184,12 +184,13 @@ def _lazy(name: str, compile_method: Callable[[type], Callable[..., Any]]) -> Ca
     """A stand-in for the method ``name`` that compiles the real one (``compile_method``) the
     first time it is called, puts it in the class in its place, and calls it."""
 
-    def stand_in(self: Any, *args: Any, **kwargs: Any) -> Any:
-        owner = _owner(type(self), name, stand_in)
+    # The instance is positional-only: a field may be called ``self`` and come by keyword.
+    def stand_in(instance: Any, /, *args: Any, **kwargs: Any) -> Any:
+        owner = _owner(type(instance), name, stand_in)
         real = compile_method(owner)
         real.__qualname__ = f"{owner.__qualname__}.{name}"
         type.__setattr__(owner, name, real)
-        return real(self, *args, **kwargs)
+        return real(instance, *args, **kwargs)
 
     return stand_in
 

@@ -17,6 +17,8 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from tests.servers import refused_port
+
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
 
 
@@ -193,11 +195,8 @@ def reset() -> contextlib.AbstractAsyncContextManager[Server]:
 
 
 def closed_port() -> int:
-    """A loopback port with nothing listening (bound then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    """A loopback port whose connections are refused (see :func:`tests.servers.refused_port`)."""
+    return refused_port()
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -23,6 +23,7 @@ import contextlib
 import glob
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -59,6 +60,32 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def refused_port() -> int:
+    """A loopback port whose connections are refused for the whole test.
+
+    A port from :func:`free_port` lies in the kernel's ephemeral range, which ``connect()``
+    also draws its source ports from: on a busy machine a probe to it can be the source port
+    of some other connection, or connect to itself, and read "reset" or its own request
+    instead of "refused". This one lies below that range (where neither ``bind(0)`` nor
+    ``connect()`` ever pick), and nothing listens on it now."""
+    low = _ephemeral_low()
+    for port in random.sample(range(max(1024, low - 8000), low), 64):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def wait_until(condition: object, *, timeout: float, what: str, interval: float = 0.02) -> None:

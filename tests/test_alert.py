@@ -22,7 +22,7 @@ from opsdash.alertstate.view import read_silences
 from opsdash.plan import build_plan
 from opsdash.registry.model import Alerts, Registry
 from opsdash.status import ExitCode, Status
-from tests.servers import free_port
+from tests.servers import refused_port
 
 # --- loopback servers -------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ async def test_one_message_per_incident(receiver: Receiver, tmp_path: Path) -> N
         registry = make_registry(
             {f"svc{i}": {"url": s.url, "depends_on": ["redis"]} for i, s in enumerate(services)},
             receiver,
-            datastores={"redis": {"kind": "redis", "url": f"redis://127.0.0.1:{free_port()}/0"}},
+            datastores={"redis": {"kind": "redis", "url": f"redis://127.0.0.1:{refused_port()}/0"}},
         )
         runner = Runner(registry, tmp_path / "state.db")
         await runner.run()
@@ -319,7 +319,7 @@ async def _redis_outage(
     registry = make_registry(
         {f"svc{i}": {"url": s.url, "depends_on": ["redis"]} for i, s in enumerate(services)},
         receiver,
-        datastores={"redis": {"kind": "redis", "url": f"redis://127.0.0.1:{free_port()}/0"}},
+        datastores={"redis": {"kind": "redis", "url": f"redis://127.0.0.1:{refused_port()}/0"}},
     )
     state = tmp_path / "state.db"
     runner = Runner(registry, state)

@@ -39,7 +39,7 @@ from opsdash.status import Status
 from tests.helpers import result
 from tests.loopback import Platform
 from tests.prometheus_servers import free_ports
-from tests.servers import free_port, wait_until
+from tests.servers import refused_port, wait_until
 from tests.test_alert_processes import ROOT, opsdash
 
 SCHEMA = json.loads((ROOT / "opsdash" / "schemas" / "check-v1.json").read_text())
@@ -317,7 +317,7 @@ def test_merged_shards_are_one_document() -> None:
 
 
 async def test_read_sources_names_the_source_that_failed(serving: Serving) -> None:
-    gone = f"http://127.0.0.1:{free_port()}"
+    gone = f"http://127.0.0.1:{refused_port()}"
     with pytest.raises(SourceError) as refused:
         await read_sources([serving.url, gone], TOKEN)
     assert refused.value.url == gone and refused.value.error_type.value == "refused"

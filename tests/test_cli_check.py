@@ -14,6 +14,7 @@ import pytest
 
 from opsdash.cli import main
 from tests.loopback import Platform, Routes
+from tests.servers import refused_port
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parent.parent / "opsdash/schemas/check-v1.json").read_text()
@@ -41,14 +42,6 @@ def platform() -> Iterator[Platform]:
     running = Platform()
     yield running
     running.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_registry(tmp_path: Path, services: dict[str, dict[str, Any]]) -> Path:
@@ -95,7 +88,7 @@ def test_an_unready_service_exits_2_and_says_why(
         tmp_path,
         {
             "api": {"url": platform.add({**HEALTHY, "/ready": REDIS_DOWN})},
-            "gone": {"url": f"http://127.0.0.1:{_free_port()}"},
+            "gone": {"url": f"http://127.0.0.1:{refused_port()}"},
         },
     )
     code, out, _ = run(capsys, "check", "-r", str(registry), "--format", "json")
@@ -130,7 +123,7 @@ def test_only_and_tag_select_checks(
         tmp_path,
         {
             "api": {"url": platform.add(HEALTHY), "tags": ["core"]},
-            "web": {"url": f"http://127.0.0.1:{_free_port()}"},
+            "web": {"url": f"http://127.0.0.1:{refused_port()}"},
         },
     )
     code, out, _ = run(capsys, "check", "-r", str(registry), "--json", "--only", "api*")

@@ -26,7 +26,7 @@ from opsdash.registry.model import Registry
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType
 from opsdash.status import Status
-from tests.servers import RedisServer, free_port
+from tests.servers import RedisServer, refused_port
 
 
 def make_registry(url: str, dlq: dict[str, Any], *, timeout: str = "3s") -> Registry:
@@ -157,7 +157,7 @@ async def test_stream_depth_oldest_age_and_pending_per_group(
 
 async def test_unreachable_redis_is_crit_refused() -> None:
     registry = make_registry(
-        f"redis://127.0.0.1:{free_port()}/0", {"source": "redis-list", "key": "dlq"}
+        f"redis://127.0.0.1:{refused_port()}/0", {"source": "redis-list", "key": "dlq"}
     )
     result = await check(registry)
     assert result.status is Status.CRIT

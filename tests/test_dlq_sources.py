@@ -327,14 +327,14 @@ def test_without_history_growth_is_not_known_yet_and_not_an_error() -> None:
 
 
 async def test_a_mongo_dlq_honours_a_timeout_override_and_says_refused() -> None:
-    from tests.servers import free_port
+    from tests.servers import refused_port
 
     registry = make_registry(
         {"source": "mongo", "datastore": "mongo", "collection": "dead", "database": "jobs"},
         {
             "mongo": {
                 "kind": "mongo",
-                "uri": f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
+                "uri": f"mongodb://127.0.0.1:{refused_port()}/?directConnection=true",
                 "timeout": "10s",
             }
         },

@@ -20,7 +20,7 @@ from opsdash.exporter import Exporter, parse_listen, parse_shard, shard_of, shar
 from opsdash.plan import build_plan
 from opsdash.registry.model import Registry
 from opsdash.resources import Resources
-from tests.servers import free_port, wait_until
+from tests.servers import free_port, refused_port, wait_until
 from tests.test_alert import FlipService
 from tests.test_alert_processes import ROOT, opsdash
 
@@ -58,7 +58,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_metrics_expose_status_latency_and_error_counters(service: FlipService) -> None:
-    registry = registry_for(service, free_port())
+    registry = registry_for(service, refused_port())
     specs = build_plan(registry)
     async with Resources() as resources:
         exporter = Exporter(registry, specs, resources)
@@ -113,7 +113,7 @@ def test_shards_split_checks_deterministically() -> None:
 
 
 def test_shard_specs_keeps_only_its_checks(service: FlipService) -> None:
-    specs = build_plan(registry_for(service, free_port()))
+    specs = build_plan(registry_for(service, refused_port()))
     one, two = shard_specs(specs, 1, 2), shard_specs(specs, 2, 2)
     assert {s.id for s in one} | {s.id for s in two} == {s.id for s in specs}
     assert not {s.id for s in one} & {s.id for s in two}

@@ -24,7 +24,7 @@ from opsdash.registry.model import MongoDatastore, Registry
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType, ProbeError
 from opsdash.status import Status
-from tests.servers import MongodServer, free_port
+from tests.servers import MongodServer, refused_port
 
 # What a MongoDB 7.0 server says about itself in every handshake and ``hello``.
 WIRE = {"maxWireVersion": 21, "minWireVersion": 0, "maxBsonObjectSize": 16 * 1024 * 1024}
@@ -166,7 +166,7 @@ async def test_secondary_far_behind_is_crit(
 
 
 async def test_no_server_is_refused_within_the_deadline(resources: Resources) -> None:
-    spec = spec_for(f"mongodb://127.0.0.1:{free_port()}/?directConnection=true", timeout="1s")
+    spec = spec_for(f"mongodb://127.0.0.1:{refused_port()}/?directConnection=true", timeout="1s")
     loop = asyncio.get_running_loop()
     start = loop.time()
 
@@ -188,7 +188,7 @@ async def test_a_timeout_override_still_reports_refused(resources: Resources) ->
             "datastores": {
                 "mongo": {
                     "kind": "mongo",
-                    "uri": f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
+                    "uri": f"mongodb://127.0.0.1:{refused_port()}/?directConnection=true",
                 }
             },
         }

@@ -222,3 +222,12 @@ def test_the_check_paths_frozen_records_are_built_without_exec() -> None:
                 built_by_standard.append(f"{module_name}.{value.__qualname__}")
     assert checked > 40  # the walk reached the path's records
     assert built_by_standard == []
+
+
+def test_a_field_called_self_may_come_by_keyword_on_the_first_call() -> None:
+    """The first call compiles ``__init__``; a keyword ``self`` (MongoMember's flag) must
+    reach the field, not collide with the instance."""
+    for decorate in (_standard, _fast):
+        one = _family(decorate)[2]  # a class never built before: its first call is this one
+        made = one(value=1.0, self=True)
+        assert (made.value, made.self) == (1.0, True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import free_port
+from tests.servers import refused_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "<!-- textfile-recipe:"
@@ -98,7 +98,7 @@ def test_the_recipe_publishes_warn_and_crit_and_leaves_no_temporary_file(
 
     # crit: a service nobody listens on (`check` exits 2) replaces the file
     registry.write_text(
-        f"version: 1\nplatform: t\nservices:\n  api: {{url: 'http://127.0.0.1:{free_port()}'}}\n"
+        f"version: 1\nplatform: t\nservices:\n  api: {{url: 'http://127.0.0.1:{refused_port()}'}}\n"
     )
     crit = _run(script, registry, out)
     assert crit.returncode == 0, crit.stderr
