@@ -189,6 +189,17 @@ async def test_every_panel_opens_a_detail() -> None:
             assert not isinstance(app.screen, DetailScreen)
 
 
+async def test_a_timer_tick_during_shutdown_draws_nothing_and_raises_nothing() -> None:
+    """The refresh timer can fire once more while the app shuts down, its screen stack
+    already empty: that tick must not end the dashboard with a ScreenStackError."""
+    app = build(incident=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")  # a detail screen open when the app quits
+        assert isinstance(app.screen, DetailScreen)
+    assert app.screen_stack == []
+    app._tick()  # what the timer does; returns quietly
+
+
 async def test_mouse_click_selects_then_opens() -> None:
     app = build(incident=True)
     async with app.run_test(size=SIZE) as pilot:

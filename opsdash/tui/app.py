@@ -332,8 +332,10 @@ class DashboardApp(App[None]):
             if pending is not None:
                 self._banner.show(banner_text(view, pending), calm=not view.snapshot.incidents)
             self._update_titles()
-        if isinstance(self.screen, DetailScreen):
-            self.screen.refresh_from_state()
+        # The stack is empty while the app shuts down, when a last timer tick may still come.
+        top = self.screen_stack[-1] if self.screen_stack else None
+        if isinstance(top, DetailScreen):
+            top.refresh_from_state()
         return written
 
     def _update_titles(self) -> None:
