@@ -179,6 +179,12 @@ _ONE_SHOT = frozenset({"check", "validate", "schema", "alert", "silence", "histo
 
 
 def _is_one_shot(argv: Sequence[str]) -> bool:
-    """The command named on the command line ends by itself (``ui`` is the default)."""
+    """The command named on the command line ends by itself (``ui`` is the default, unless
+    only the help or the version is asked for)."""
     command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command is None:
+        return any(arg in _ANSWERS_AND_EXITS for arg in argv)
     return command in _ONE_SHOT
+
+
+_ANSWERS_AND_EXITS = frozenset({"-h", "--help", "--version"})

@@ -224,3 +224,28 @@ def test_the_check_command_loads_no_pydantic(tmp_path: Path) -> None:
     )
     assert "opsdash.registry.schema" in loaded
     assert not [name for name in loaded if name.split(".")[0] in ("pydantic", "pydantic_core")]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["-h"], ["--version"], ["check", "--help"]])
+def test_answers_that_skip_the_teardown_still_arrive_whole(argv: list[str]) -> None:
+    """``--help`` and ``--version`` end like the one-shot commands, without the interpreter's
+    teardown (os._exit once output is flushed): through a pipe, the text is the same as with
+    a normal exit, whole, and the exit code is 0."""
+
+    def answer(entry: str) -> subprocess.CompletedProcess[str]:
+        probe = (
+            "import atexit, sys\n"
+            f"sys.argv = ['opsdash', *{argv!r}]\n"
+            "atexit.register(lambda: print('TEARDOWN', file=sys.stderr))\n"
+            f"from opsdash.cli import {entry}\n"
+            f"sys.exit({entry}())\n"
+        )
+        env = {**os.environ, "COLUMNS": "80"}
+        return subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env
+        )
+
+    skipping, normal = answer("run"), answer("main")
+    assert (skipping.returncode, normal.returncode) == (0, 0), skipping.stderr
+    assert skipping.stdout == normal.stdout and normal.stdout.strip()
+    assert "TEARDOWN" in normal.stderr and "TEARDOWN" not in skipping.stderr
