@@ -4,13 +4,21 @@ interval (``ui``, ``serve``).
 A round runs all probes concurrently, a fixed number at a time; each probe is bounded by its own
 deadline in the harness, so a hanging target delays nothing but itself. In watch mode each check
 has one long-lived loop (run, publish, sleep), so two runs of the same check never overlap.
+
+Starting a probe costs the loop time (a new connection, a request written; a datastore
+driver's connection set-up: 1-3 ms), and a turn of the loop that starts sixty probes reads no
+answer until all sixty have started. So checks whose start is heavy (``CheckSpec.heavy_start``)
+start after the light ones (:func:`start_order`), and starts are paced at about
+:data:`START_BUDGET_S` of loop time per turn (:class:`StartBudget`): between two slices the loop
+reads the answers that arrived, and the quick checks' verdicts do not wait for the starts of
+slow or hostile ones (``bench/hostile.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from opsdash.harness import run_probe
@@ -38,16 +46,81 @@ async def run_round(
     results: list[CheckResult | None] = [None] * len(specs)
     # ``concurrency`` workers take the next spec as they finish one: the same bound as one task
     # per spec behind a semaphore, without a task and a wait queue per spec.
-    pending = ((index, specs[index]) for index in spread(specs, concurrency))
+    pending = ((index, specs[index]) for index in start_order(specs, concurrency))
+    budget = StartBudget()
 
     async def worker() -> None:
         for index, spec in pending:
+            await budget.wait()
             results[index] = await run_probe(spec, resources)
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(specs))))))
     done = tuple(result for result in results if result is not None)
     assert len(done) == len(specs)
     return Round(started_at, round((time.perf_counter() - start) * 1000.0, 1), done)
+
+
+def start_order(specs: Sequence[CheckSpec], concurrency: int) -> list[int]:
+    """The order a round starts ``specs`` in (indexes): the light checks, then those whose
+    start is heavy (``heavy_start``), each class in :func:`spread`'s order.
+
+    A heavy start (asyncpg parsing its DSN and building an SSL context, redis-py and pymongo
+    setting up a connection) takes the loop 0.5-3 ms; started first, a round's few dozen of
+    them made every HTTP check wait for them before it even sent its request. The results of
+    a round stay in the order of its specs whatever the start order."""
+    light, heavy = _by_weight(range(len(specs)), specs)
+    if not heavy:
+        return spread(specs, concurrency)
+    return [
+        indexes[position]
+        for indexes in (light, heavy)
+        for position in spread([specs[index] for index in indexes], concurrency)
+    ]
+
+
+def _by_weight(indexes: Iterable[int], specs: Sequence[CheckSpec]) -> tuple[list[int], list[int]]:
+    """``indexes`` split into (light, heavy), each in the order given."""
+    light: list[int] = []
+    heavy: list[int] = []
+    for index in indexes:
+        (heavy if specs[index].heavy_start else light).append(index)
+    return light, heavy
+
+
+START_BUDGET_S = 0.001
+"""Loop time the probe starts of one turn of the event loop may take before the next start
+waits for the following turn."""
+
+
+class StartBudget:
+    """Paces probe starts: about :data:`START_BUDGET_S` of loop time per turn of the loop.
+
+    :meth:`wait` before each start. The first start of a turn notes the time (and asks, with
+    ``call_soon``, to hear when the next turn begins); a later one in the same turn that finds
+    the budget spent (by the starts before it, or by whatever else ran in between) yields with
+    ``sleep(0)``. The loop then polls its sockets and runs what became ready (answers, their
+    verdicts) before it resumes the waiting starts, a budget's worth per turn. A start that
+    finds budget left costs one clock read and does not yield.
+    """
+
+    __slots__ = ("_limit", "_since")
+
+    def __init__(self, limit_s: float = START_BUDGET_S) -> None:
+        self._limit = limit_s
+        self._since: float | None = None
+
+    async def wait(self) -> None:
+        """Return when a start may go ahead in this turn of the loop."""
+        # Polled, one turn at a time: an Event or a future set by the next turn's callback
+        # would resume its waiters one turn later still, and all of them at once as well.
+        while self._since is not None and time.perf_counter() - self._since >= self._limit:  # noqa: ASYNC110
+            await asyncio.sleep(0)
+        if self._since is None:
+            self._since = time.perf_counter()
+            asyncio.get_running_loop().call_soon(self._new_turn)
+
+    def _new_turn(self) -> None:
+        self._since = None
 
 
 def spread(specs: Sequence[CheckSpec], concurrency: int) -> list[int]:
@@ -87,6 +160,9 @@ class Scheduler:
     probes: 1,000 probes started together fill each loop turn with thousands of callbacks for a
     few hundred ms, and a key press needs several turns (``bench/tui_keypress.py``). Later runs
     stay spread, since each check sleeps its interval after its own run.
+
+    As in a round, light checks start before heavy ones (``heavy_start``; otherwise in the
+    order given), and every run goes through a :class:`StartBudget`.
     """
 
     def __init__(
@@ -99,7 +175,9 @@ class Scheduler:
         starts_per_s: float | None = None,
     ) -> None:
         self._starts_per_s = starts_per_s
-        self._specs = list(specs)
+        light, heavy = _by_weight(range(len(specs)), specs)
+        self._specs = [specs[index] for index in (*light, *heavy)]
+        self._budget = StartBudget()
         self._resources = resources
         self._sink = sink
         self._gate = asyncio.Semaphore(concurrency)
@@ -157,6 +235,7 @@ class Scheduler:
             await self._running.wait()
             wake.clear()
             async with self._gate:
+                await self._budget.wait()
                 result = await run_probe(spec, self._resources)
             published = self._sink(result)
             if published is not None:

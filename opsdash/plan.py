@@ -39,6 +39,9 @@ class CheckSpec:
     derive: Derive | None = field(default=None, repr=False, compare=False)
     failure_status: Status = Status.CRIT
     """The status of a run that got no answer to judge (unknown for Nagios plugins)."""
+    heavy_start: bool = False
+    """Starting the probe costs the loop milliseconds (a datastore driver's connection
+    set-up): rounds start it after the light checks (:func:`opsdash.engine.start_order`)."""
 
 
 def _http() -> Planner:
@@ -204,6 +207,7 @@ def build_plan(registry: Registry, *, timeout: float | None = None) -> list[Chec
                     redact=redactor,
                     derive=item.derive,
                     failure_status=item.failure_status,
+                    heavy_start=item.heavy_start,
                 )
             )
     return specs

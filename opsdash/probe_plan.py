@@ -46,6 +46,11 @@ class Planned:
     failure_status: Status = Status.CRIT
     """The status of a run that got no answer to judge (timeout, refused...): crit, or
     unknown for a Nagios plugin (the convention: a plugin that cannot run cannot decide)."""
+    heavy_start: bool = False
+    """Whether starting the probe costs the event loop milliseconds (a datastore driver's
+    connection set-up: DSN parsing, an SSL context, a handshake's callbacks): a round starts
+    such checks after the light ones, a few per loop turn (:mod:`opsdash.engine`). A planner
+    that sets it also imports its driver when it plans, so that no round pays for the import."""
 
 
 Planner = Callable[[str, Any, "Registry"], Iterable[Planned]]

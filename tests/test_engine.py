@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
-from opsdash.engine import Scheduler, run_round
+from opsdash.engine import Scheduler, StartBudget, run_round, spread, start_order
+from opsdash.plan import CheckSpec, build_plan
+from opsdash.registry.model import Registry
 from opsdash.resources import Resources, run_async
 from opsdash.results import CheckResult, Observation
 from opsdash.status import Status
+from tests import adversarial
 from tests.helpers import spec
 
 
@@ -159,3 +164,163 @@ def test_run_async_hands_back_a_round_without_building_its_repr() -> None:
     value = run_async(produce())
     assert isinstance(value, Results)
     assert Results.reprs == 0
+
+
+def _heavy(check: CheckSpec) -> CheckSpec:
+    return replace(check, heavy_start=True)
+
+
+async def test_a_round_starts_light_checks_before_heavy_ones_and_keeps_spec_order() -> None:
+    started: list[str] = []
+
+    def probe_for(check_id: str) -> Callable[[Resources], Awaitable[Observation]]:
+        async def probe(_: Resources) -> Observation:
+            started.append(check_id)
+            await asyncio.sleep(0)
+            return Observation(Status.OK, check_id)
+
+        return probe
+
+    ids = ["pg", "a.health", "redis", "b.health", "w.dlq", "c.health"]
+    heavy = {"pg", "redis", "w.dlq"}
+    specs = [spec(check_id, probe_for(check_id)) for check_id in ids]
+    specs = [_heavy(s) if s.id in heavy else s for s in specs]
+    async with Resources() as resources:
+        round_ = await run_round(specs, resources, concurrency=2)
+    assert started == ["a.health", "b.health", "c.health", "pg", "redis", "w.dlq"]
+    assert [r.id for r in round_.results] == ids
+    assert [r.summary for r in round_.results] == ids
+
+
+def test_start_order_keeps_spread_within_each_class() -> None:
+    async def probe(_: Resources) -> Observation:
+        return Observation(Status.OK, "ok")
+
+    ids = ["a.health", "a.ready", "pg", "pg.indexes", "b.health", "b.ready"]
+    specs = [
+        _heavy(spec(check_id, probe)) if check_id.startswith("pg") else spec(check_id, probe)
+        for check_id in ids
+    ]
+    order = [ids[index] for index in start_order(specs, concurrency=1)]
+    # Light: blocks of two components (a, b), firsts then seconds; then the heavy ones.
+    assert order == ["a.health", "b.health", "a.ready", "b.ready", "pg", "pg.indexes"]
+    light_only = [s for s in specs if not s.heavy_start]
+    assert start_order(light_only, concurrency=1) == spread(light_only, concurrency=1)
+
+
+async def test_heavy_starts_do_not_hold_a_light_probe_s_verdict() -> None:
+    """Fifty heavy checks that each burn 3 ms of the loop when they start, and one real HTTP
+    check against a loopback server: its verdict comes while heavy checks are still starting
+    (paced a budget per loop turn), not after all of them."""
+    events: list[str] = []
+
+    async def heavy_start(_: Resources) -> Observation:
+        events.append("heavy started")
+        until = time.perf_counter() + 0.003
+        while time.perf_counter() < until:  # a driver's connection set-up: loop time
+            pass
+        await asyncio.sleep(0)
+        return Observation(Status.OK, "ok")
+
+    handler = adversarial.fixed(200, "OK", b'{"status":"UP"}')
+    async with adversarial.serve(handler) as server:
+        registry = Registry.from_data(
+            {
+                "version": 1,
+                "platform": "t",
+                "services": {"web": {"url": server.url, "ready": False}},
+            }
+        )
+        (light,) = build_plan(registry)
+        assert not light.heavy_start
+
+        async def verdict(resources: Resources) -> Observation:
+            observation = await light.probe(resources)
+            events.append("light verdict")
+            return observation
+
+        heavy = [_heavy(spec(f"db{i}", heavy_start)) for i in range(50)]
+        specs = [*heavy, replace(light, probe=verdict)]
+        async with Resources() as resources:
+            round_ = await run_round(specs, resources, concurrency=64)
+    assert [r.status for r in round_.results] == [Status.OK] * 51
+    assert events.count("heavy started") == 50
+    # The light check started first, and its verdict came after a few heavy starts (the
+    # loop turns its request and answer took), not after all fifty.
+    before = events.index("light verdict")
+    assert 0 < before < 40, events
+
+
+async def test_start_budget_yields_once_the_turn_s_budget_is_spent() -> None:
+    budget = StartBudget(limit_s=0.020)
+    turns: list[int] = []
+    turn = 0
+
+    async def ticker() -> None:
+        nonlocal turn
+        for _ in range(100):
+            turn += 1
+            await asyncio.sleep(0)
+
+    async def starter() -> None:
+        for _ in range(6):
+            await budget.wait()
+            turns.append(turn)
+            until = time.perf_counter() + 0.012  # each start: 12 ms of the loop
+            while time.perf_counter() < until:
+                pass
+
+    tick = asyncio.create_task(ticker())
+    await starter()
+    tick.cancel()
+    # Two starts fit in a 20 ms budget (the second one begins at 12 ms), then a turn passes.
+    assert [b - a for a, b in itertools.pairwise(turns)] == [0, 1, 0, 1, 0]
+
+
+def test_the_checks_read_through_a_datastore_driver_are_the_heavy_ones() -> None:
+    registry = Registry.from_data(
+        {
+            "version": 1,
+            "platform": "t",
+            "datastores": {
+                "pg": {
+                    "kind": "postgres",
+                    "dsn": "postgresql://u@127.0.0.1:9/db",
+                    "expect_indexes": {"t": ["i"]},
+                },
+                "cache": {"kind": "redis", "url": "redis://127.0.0.1:9/0"},
+                "docs": {"kind": "mongo", "uri": "mongodb://127.0.0.1:9/db"},
+            },
+            "services": {"web": {"url": "http://127.0.0.1:9"}},
+            "workers": {
+                "list": {"dlq": {"source": "redis-list", "datastore": "cache", "key": "k"}},
+                "bull": {"dlq": {"source": "bullmq", "datastore": "cache", "queue": "q"}},
+                "sql": {"dlq": {"source": "sql", "datastore": "pg", "query": "SELECT 1"}},
+                "mongo": {"dlq": {"source": "mongo", "datastore": "docs", "collection": "c"}},
+                "hash": {"metrics": {"source": "redis-hash", "datastore": "cache", "key": "h"}},
+                "http": {
+                    "dlq": {"source": "http-json", "url": "http://127.0.0.1:9/d", "path": "n"},
+                    "metrics": {"source": "prometheus", "url": "http://127.0.0.1:9/metrics"},
+                },
+                "rabbit": {
+                    "dlq": {
+                        "source": "rabbitmq",
+                        "management_url": "http://127.0.0.1:9",
+                        "queue": "q",
+                    }
+                },
+            },
+        }
+    )
+    heavy = {s.id for s in build_plan(registry) if s.heavy_start}
+    assert heavy == {
+        "pg",
+        "pg.indexes",
+        "cache",
+        "docs",
+        "list.dlq",
+        "bull.dlq",
+        "sql.dlq",
+        "mongo.dlq",
+        "hash.retries",
+    }

@@ -164,8 +164,52 @@ def test_a_plain_check_loads_only_what_its_registry_needs(tmp_path: Path) -> Non
         "httpx",
         "textual",
         "uvloop",  # a round this small ends sooner on asyncio's loop than uvloop loads
+        "asyncpg",
+        "redis",
+        "pymongo",
+        "bson",
     }
     assert unwanted & loaded == set()
+
+
+def test_the_drivers_a_plan_needs_load_when_it_is_planned_not_in_the_round() -> None:
+    """An import inside a round holds the event loop (pymongo: ~230 ms) while every other
+    probe waits: the planners of driver-backed checks import their driver."""
+    loaded = _modules_after(
+        """
+        import asyncio, sys
+        from opsdash.engine import run_round
+        from opsdash.plan import build_plan
+        from opsdash.registry.model import Registry
+        from opsdash.resources import Resources
+        registry = Registry.from_data({
+            "version": 1, "platform": "t",
+            "datastores": {
+                "pg": {"kind": "postgres", "dsn": "postgresql://u@127.0.0.1:9/db"},
+                "cache": {"kind": "redis", "url": "redis://127.0.0.1:9/0"},
+                "docs": {"kind": "mongo", "uri": "mongodb://127.0.0.1:9/db"},
+            },
+            "workers": {
+                "a": {"dlq": {"source": "sql", "datastore": "pg", "query": "SELECT 1"}},
+                "b": {"dlq": {"source": "redis-list", "datastore": "cache", "key": "k"}},
+                "c": {"dlq": {"source": "mongo", "datastore": "docs", "collection": "c"}},
+            },
+        })
+        specs = build_plan(registry, timeout=0.5)
+        planned = set(sys.modules)
+
+        async def main():
+            async with Resources() as resources:
+                return await run_round(specs, resources)
+
+        round_ = asyncio.run(main())
+        assert [r.error is not None for r in round_.results] == [True] * 6, round_
+        drivers = ("asyncpg", "redis", "pymongo", "bson")
+        late = sorted(m for m in set(sys.modules) - planned if m.split(".")[0] in drivers)
+        assert late == [], late
+        """
+    )
+    assert {"asyncpg", "redis.asyncio", "pymongo"} <= loaded
 
 
 def test_large_rounds_and_long_runs_get_uvloop() -> None:

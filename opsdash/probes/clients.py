@@ -9,6 +9,12 @@ each call, and a retry loop would turn "connection refused" into "no answer with
 recovers from an outage by itself (a closed connection is replaced on the next use); a caller
 whose call was cut by the deadline may ``resources.discard(key)`` with :func:`postgres_key`,
 :func:`redis_key` or :func:`mongo_key` to start from a fresh client.
+
+The drivers are imported by the planners of the checks that use them (:func:`load_postgres`,
+:func:`load_redis`, :func:`load_mongo`), not here at first use: an import inside a round
+holds the event loop for tens to hundreds of milliseconds (pymongo ~230 ms here) while every
+other probe of the round waits to be started or to read its answer. A registry without a
+datastore still loads none.
 """
 
 from __future__ import annotations
@@ -31,6 +37,21 @@ if TYPE_CHECKING:
 APPLICATION_NAME = "opsdash"
 """How opsdash's connections introduce themselves (``pg_stat_activity.application_name``,
 Redis ``CLIENT SETNAME``, MongoDB ``appname``): easy to find and count on the server."""
+
+
+def load_postgres() -> None:
+    """Import asyncpg now (planning a check that reads PostgreSQL), not in a round."""
+    import asyncpg  # noqa: F401
+
+
+def load_redis() -> None:
+    """Import redis.asyncio now (planning a check that reads Redis), not in a round."""
+    import redis.asyncio  # noqa: F401
+
+
+def load_mongo() -> None:
+    """Import pymongo now (planning a check that reads MongoDB), not in a round."""
+    import pymongo  # noqa: F401
 
 
 def postgres_key(name: str) -> str:

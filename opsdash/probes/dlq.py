@@ -114,6 +114,7 @@ def plan(name: str, worker: Worker, registry: Registry) -> Iterator[Planned]:
         probe=probe,
         judge_latency=False,
         derive=make_derive(dlq),
+        heavy_start=isinstance(dlq, _DRIVER_SOURCES),
     )
 
 
@@ -201,6 +202,10 @@ def make_derive(dlq: DlqBase, *, span: float = WINDOW_S) -> Derive:
 
 # --- sources ----------------------------------------------------------------------------
 
+_DRIVER_SOURCES = (RedisKeyDlq, BullmqDlq, SqlDlq, MongoDlq)
+"""The sources read through a datastore driver: their readers import it when planned, and
+their checks start after the light ones (``Planned.heavy_start``)."""
+
 
 def _source(dlq: DlqBase, worker: Worker, registry: Registry) -> tuple[Reader, str]:
     """The reader of ``dlq`` and its target (passwords masked)."""
@@ -232,7 +237,10 @@ def _source(dlq: DlqBase, worker: Worker, registry: Registry) -> tuple[Reader, s
 def _redis_key_reader(dlq: RedisKeyDlq, datastore: RedisDatastore) -> Reader:
     from redis.exceptions import ResponseError
 
+    from opsdash.probes.clients import load_redis
     from opsdash.probes.redis_batch import cmd, redis_batcher
+
+    load_redis()
 
     kind = dlq.source.removeprefix("redis-")
 
@@ -289,7 +297,10 @@ def _bullmq_reader(dlq: BullmqDlq, datastore: RedisDatastore) -> Reader:
     from redis.exceptions import ResponseError
 
     from opsdash.probes.bullmq import read_counts
+    from opsdash.probes.clients import load_redis
     from opsdash.probes.redis_batch import redis_batcher
+
+    load_redis()
 
     async def read(resources: Resources) -> Reading:
         batcher = await redis_batcher(resources, dlq.datastore, datastore)
@@ -387,6 +398,10 @@ def _optional_number(document: Any, path: str) -> float | None:
 
 
 def _sql_reader(dlq: SqlDlq, datastore: PostgresDatastore) -> Reader:
+    from opsdash.probes.clients import load_postgres
+
+    load_postgres()
+
     async def read(resources: Resources) -> Reading:
         import asyncpg
 
@@ -413,6 +428,10 @@ def _sql_reader(dlq: SqlDlq, datastore: PostgresDatastore) -> Reader:
 
 
 def _mongo_reader(dlq: MongoDlq, datastore: MongoDatastore, timeout: float) -> Reader:
+    from opsdash.probes.clients import load_mongo
+
+    load_mongo()
+
     async def read(resources: Resources) -> Reading:
         import pymongo
         from pymongo.errors import ConfigurationError

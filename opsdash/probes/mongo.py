@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from opsdash.deadline import time_left
 from opsdash.figures import MongoFigures, MongoMember
 from opsdash.probe_plan import Planned
-from opsdash.probes.clients import mongo_budget, mongo_client
+from opsdash.probes.clients import load_mongo, mongo_budget, mongo_client
 from opsdash.redact import redact_url
 from opsdash.registry.model import MongoDatastore, Registry
 from opsdash.resources import Resources
@@ -39,13 +39,14 @@ _NOT_AUTHORISED = 13
 
 def plan(name: str, datastore: MongoDatastore, registry: Registry) -> Iterator[Planned]:
     """The checks of one mongo datastore (just the one)."""
+    load_mongo()
     timeout = datastore.timeout or registry.defaults.timeout
 
     async def call(resources: Resources) -> Observation:
         # The harness's deadline (a --timeout override included) bounds pymongo's own waits.
         return await probe_mongo(resources, name, datastore, timeout=time_left(timeout))
 
-    yield Planned(None, KIND, redact_url(datastore.uri), call)
+    yield Planned(None, KIND, redact_url(datastore.uri), call, heavy_start=True)
 
 
 async def probe_mongo(

@@ -98,13 +98,15 @@ def plan(
 
     ``.sql`` files are read here, once, relative to the registry's directory.
     """
-    target = redact_url(datastore.dsn)
-    yield Planned(None, KIND, target, bind(probe_postgres, name, datastore))
+    target = redact_url(datastore.dsn)  # asyncpg itself is imported with this module
+    yield Planned(None, KIND, target, bind(probe_postgres, name, datastore), heavy_start=True)
     if datastore.expect_indexes:
-        yield Planned("indexes", KIND, target, bind(probe_indexes, name, datastore))
+        probe = bind(probe_indexes, name, datastore)
+        yield Planned("indexes", KIND, target, probe, heavy_start=True)
     for check, sql_probe in datastore.sql_checks.items():
         query = load_sql(sql_probe, registry.base_dir)
-        yield Planned(check, KIND, target, bind(probe_sql, name, datastore, check, query))
+        probe = bind(probe_sql, name, datastore, check, query)
+        yield Planned(check, KIND, target, probe, heavy_start=True)
 
 
 # --- the server -------------------------------------------------------------------------

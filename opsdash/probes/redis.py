@@ -18,7 +18,7 @@ from typing import Any
 
 from opsdash.figures import RedisFigures, ReplicaLink
 from opsdash.probe_plan import Planned, bind
-from opsdash.probes.clients import redis_client
+from opsdash.probes.clients import load_redis, redis_client
 from opsdash.redact import redact_url
 from opsdash.registry.model import RedisDatastore, Registry
 from opsdash.resources import Resources
@@ -30,7 +30,9 @@ KIND = "redis"
 
 def plan(name: str, datastore: RedisDatastore, registry: Registry) -> Iterator[Planned]:
     """The checks of one redis datastore (just the one)."""
-    yield Planned(None, KIND, redact_url(datastore.url), bind(probe_redis, name, datastore))
+    load_redis()
+    probe = bind(probe_redis, name, datastore)
+    yield Planned(None, KIND, redact_url(datastore.url), probe, heavy_start=True)
 
 
 async def probe_redis(resources: Resources, name: str, datastore: RedisDatastore) -> Observation:

@@ -120,6 +120,7 @@ def plan(name: str, worker: Worker, registry: Registry) -> Iterator[Planned]:
         probe=probe,
         judge_latency=False,
         derive=make_derive(context),
+        heavy_start=isinstance(metrics, RedisHashMetrics),  # read through redis.asyncio
     )
 
 
@@ -388,6 +389,9 @@ def metrics_name(selector: object) -> str:
 
 
 def _redis_hash_reader(metrics: RedisHashMetrics, datastore: RedisDatastore) -> Reader:
+    from opsdash.probes.clients import load_redis
+
+    load_redis()
     fields = configured(metrics)
 
     async def read(resources: Resources) -> Scrape:
