@@ -249,3 +249,35 @@ async def test_a_hung_server_times_out_then_recovers(
     after = [await run_probe(spec, resources) for _ in range(3)]
     assert [r.status for r in after] == [Status.OK] * 3
     assert await opsdash_clients(server.url) == 1
+
+
+async def test_the_driver_s_name_and_version_are_worked_out_once_not_per_connection(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py builds the ``CLIENT SETINFO`` identity of each new connection, reading its own
+    version from the package metadata (~1.3 ms of the loop): opsdash works it out once."""
+    import redis.utils
+
+    from opsdash.probes import clients
+
+    lookups = 0
+    real = redis.utils.get_lib_version
+
+    def counted() -> str:
+        nonlocal lookups
+        lookups += 1
+        return real()
+
+    monkeypatch.setattr(redis.utils, "get_lib_version", counted)
+    clients._redis_identity.cache_clear()
+    try:
+        datastore = RedisDatastore(kind="redis", url=redis_server.url)
+        async with Resources() as shared:
+            client = await clients.redis_client(shared, "redis", datastore)
+            # Concurrent commands: the pool opens a connection for each.
+            assert await asyncio.gather(*(client.ping() for _ in range(4))) == [True] * 4
+            assert lookups == 1
+            # (The admin client counting them is redis-py's own: its lookup comes after.)
+            assert await opsdash_clients(redis_server.url) >= 4  # CLIENT SETNAME still sent
+    finally:
+        clients._redis_identity.cache_clear()

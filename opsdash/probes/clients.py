@@ -20,6 +20,7 @@ datastore still loads none.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,8 +46,11 @@ def load_postgres() -> None:
 
 
 def load_redis() -> None:
-    """Import redis.asyncio now (planning a check that reads Redis), not in a round."""
+    """Import redis.asyncio now (planning a check that reads Redis), not in a round; and work
+    out the driver's name and version it sends each connection (:func:`_redis_identity`)."""
     import redis.asyncio  # noqa: F401
+
+    _redis_identity()
 
 
 def load_mongo() -> None:
@@ -109,12 +113,28 @@ async def redis_client(resources: Resources, name: str, datastore: RedisDatastor
             # timeout); no backoff, so a refused connection is reported as such at once.
             retry=Retry(NoBackoff(), 1),
             client_name=APPLICATION_NAME,
+            **_redis_identity(),
         )
 
     async def close(client: Redis) -> None:
         await client.aclose()
 
     return await resources.shared(redis_key(name), create, close)
+
+
+@functools.cache
+def _redis_identity() -> dict[str, Any]:
+    """The ``driver_info`` every Redis connection of the process shares, made once.
+
+    redis-py 7.1+ otherwise builds one per connection, and finding its own version reads the
+    package's metadata from disk (``importlib.metadata``: ~1.3 ms of the event loop per
+    connection here). The same name and version go out in ``CLIENT SETINFO``. Older redis-py
+    reads its version once, at import, and takes no ``driver_info``."""
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:
+        return {}
+    return {"driver_info": DriverInfo()}
 
 
 # pymongo re-checks a server it waits for every 0.5 s (pymongo.common.MIN_HEARTBEAT_INTERVAL)
