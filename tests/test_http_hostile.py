@@ -306,14 +306,36 @@ def test_cutting_a_large_page_to_its_selectors_lines_selects_the_same_figures() 
     from opsdash.probes.promtext import START_TIME_SERIES, Selector, parse
     from opsdash.probes.worker_metrics import _lines_of
 
-    text = _big_metrics_page().decode() + "process_start_time_seconds 1.7e9\n"
+    page = _big_metrics_page() + b"process_start_time_seconds 1.7e9\n"
     selectors = [
         Selector.parse('worker_retries_total{worker="w"}'),
         Selector.parse("worker_processed"),
         Selector.parse('http_requests_total{path="/api/v1/item/7"}'),
     ]
     names = tuple(sorted({START_TIME_SERIES, *(n for s in selectors for n in s.names())}))
-    whole, cut = parse(text), parse(_lines_of(text, names))
+    whole, cut = parse(page.decode()), parse(_lines_of(page, names))
     assert [cut.select(s) for s in selectors] == [whole.select(s) for s in selectors]
     assert [cut.select(s) for s in selectors] == [5.0, 500.0, 7.0]
     assert cut.value(START_TIME_SERIES) == whole.value(START_TIME_SERIES) == 1.7e9
+
+
+def test_a_page_s_cut_keeps_its_selectors_lines_and_comments_in_page_order() -> None:
+    from opsdash.probes.worker_metrics import _lines_of
+
+    page = (
+        b"jobs_total 1\n"  # the very first line
+        b"# TYPE other gauge\n"
+        b"other 2\n"
+        b"jobs_total_extra 3\n"  # starts with a wanted name: kept, the parser sorts it out
+        b"#no space comment\n"
+        b"  jobs_total 9\n"  # not at the line's start
+        b"caf\xc3\xa9 4\n"
+        b"jobs 5\r\n"
+        b"jobs_total 6"  # no final line break
+    )
+    assert _lines_of(page, ("jobs", "jobs_total")) == (
+        "jobs_total 1\n# TYPE other gauge\njobs_total_extra 3\n#no space comment\n"
+        "jobs 5\r\njobs_total 6\n"
+    )
+    assert _lines_of(page, ("café",)) == "# TYPE other gauge\n#no space comment\ncafé 4\n"
+    assert _lines_of(b"", ("jobs",)) == "\n"

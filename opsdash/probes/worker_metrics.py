@@ -323,11 +323,36 @@ def _source(metrics: MetricsBase, registry: Registry) -> tuple[Reader, str]:
     raise TypeError(f"unknown metrics source {type(metrics).__name__}")  # the model forbids it
 
 
-def _lines_of(text: str, names: tuple[str, ...]) -> str:
+def _lines_of(content: bytes, names: tuple[str, ...]) -> str:
     """The lines of a metrics page that can matter to selectors of ``names``: comments
-    (``# TYPE``, ``# EOF``...) and samples whose name starts with one of them."""
-    keep = [line for line in text.splitlines() if line.startswith("#") or line.startswith(names)]
-    return "\n".join(keep) + "\n"
+    (``# TYPE``, ``# EOF``...) and samples whose name starts with one of them, in page order.
+
+    Found with ``bytes.find`` for each line head (a name that another one starts with is
+    looked for once), not by splitting the page: a 4 MiB page is 75,000 lines, and splitting
+    its text (decoded first) took ~40 ms and ~12 MB here for the few lines a check reads;
+    the scans take ~8 ms and hold only what they keep. Lines end at ``\n``, as the parsers
+    read them."""
+    heads = sorted({b"#", *(name.encode() for name in names)})
+    # "worker_retries" finds every line "worker_retries_total" would: look for it alone.
+    heads = [head for n, head in enumerate(heads) if n == 0 or not head.startswith(heads[n - 1])]
+    kept: dict[int, bytes] = {}  # by where the line starts: page order, each line once
+    for head in heads:
+        for start in _line_starts(content, head):
+            end = content.find(b"\n", start)
+            kept[start] = content[start : len(content) if end < 0 else end]
+    lines = (kept[start] for start in sorted(kept))
+    return b"\n".join(lines).decode("utf-8", errors="replace") + "\n"
+
+
+def _line_starts(content: bytes, head: bytes) -> Iterator[int]:
+    """Where the lines of ``content`` that begin with ``head`` begin."""
+    if content.startswith(head):
+        yield 0
+    needle = b"\n" + head
+    at = content.find(needle)
+    while at >= 0:
+        yield at + 1
+        at = content.find(needle, at + 1)
 
 
 def _prometheus_reader(metrics: PrometheusMetrics) -> Reader:
@@ -356,17 +381,19 @@ def _prometheus_reader(metrics: PrometheusMetrics) -> Reader:
             headers={"Accept": _ACCEPT, **metrics.headers},
             what="metrics page",
         )
-        text = body.text
         if len(body.content) > OFF_LOOP_ABOVE:
             # A legal page may be 4 MiB (60,000 series: seconds of parsing, ~60 MB of objects)
             # for the handful of series a check reads: only their lines (and the comments that
             # declare families) are parsed, which selects exactly what parsing it all would.
-            text = await parse_off_loop(len(text), _lines_of, text, wanted)
+            text = await parse_off_loop(len(body.content), _lines_of, body.content, wanted)
+        else:
+            text = body.text
         try:
             # Still large (a page of nothing but wanted series): off the loop.
             exposition = await parse_off_loop(len(text), parse, text, body.content_type)
         except ValueError as exc:
-            snippet = body.text[:60].strip().replace("\n", " ")
+            start = body.content[:60].decode("utf-8", errors="replace")  # the page's, not the cut's
+            snippet = start.strip().replace("\n", " ")
             raise Unjudgeable(f"not a Prometheus metrics page ({exc}): {snippet!r}") from None
         series: dict[str, dict[str, float]] = {}
         values: dict[str, float | None] = {}
