@@ -1,5 +1,5 @@
-"""The plumbing ``bench/hostile.py`` and ``bench/hostile_http.py`` share: servers in a child
-process, each measured round in a fresh interpreter (so its peak RSS is the round's), healthy-only
+"""The plumbing ``bench/hostile.py`` and ``bench/hostile_http.py`` share: servers in child
+processes, each measured round in a fresh interpreter (so its peak RSS is the round's), healthy-only
 and hostile rounds alternating so both see the same machine load.
 """
 
@@ -12,7 +12,7 @@ import multiprocessing
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,24 +62,30 @@ def fresh_round(module: str, registry: dict[str, Any]) -> Figures:
 
 def alternate(
     module: str,
-    servers: Callable[[Any], None],
+    servers: Callable[[Any], None] | Sequence[Callable[[Any], None]],
     registry: Callable[[dict[str, list[str]], bool], dict[str, Any]],
     runs: int,
 ) -> tuple[list[Figures], list[Figures]]:
-    """Start ``servers`` (it sends its URLs down the pipe it is given) in a child process, then
-    ``runs`` times a healthy-only round and a hostile one; (calm, hostile) figures."""
-    receive, send = multiprocessing.Pipe(duplex=False)
-    child = multiprocessing.Process(target=servers, args=(send,), daemon=True)
-    child.start()
+    """Start ``servers`` (each sends its ``{kind: [URL, ...]}`` down the pipe it is given), each
+    in a child process of its own, then ``runs`` times a healthy-only round and a hostile one;
+    (calm, hostile) figures."""
+    children: list[multiprocessing.Process] = []
+    urls: dict[str, list[str]] = {}
     try:
-        urls = receive.recv()
+        for target in [servers] if callable(servers) else servers:
+            receive, send = multiprocessing.Pipe(duplex=False)
+            child = multiprocessing.Process(target=target, args=(send,), daemon=True)
+            child.start()
+            children.append(child)
+            urls.update(receive.recv())
         calm: list[Figures] = []
         hostile: list[Figures] = []
         for _ in range(runs):
             calm.append(fresh_round(module, registry(urls, False)))
             hostile.append(fresh_round(module, registry(urls, True)))
     finally:
-        child.kill()
+        for child in children:
+            child.kill()
     return calm, hostile
 
 
