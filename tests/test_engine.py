@@ -273,8 +273,9 @@ async def test_start_budget_yields_once_the_turn_s_budget_is_spent() -> None:
     tick = asyncio.create_task(ticker())
     await starter()
     tick.cancel()
-    # Two starts fit in a 20 ms budget (the second one begins at 12 ms), then a turn passes.
-    assert [b - a for a, b in itertools.pairwise(turns)] == [0, 1, 0, 1, 0]
+    # Two starts fit in a 20 ms budget (the second one begins at 12 ms); the third waits for
+    # a later turn of the loop.
+    assert [b > a for a, b in itertools.pairwise(turns)] == [False, True, False, True, False]
 
 
 def test_the_checks_read_through_a_datastore_driver_are_the_heavy_ones() -> None:
@@ -324,3 +325,21 @@ def test_the_checks_read_through_a_datastore_driver_are_the_heavy_ones() -> None
         "mongo.dlq",
         "hash.retries",
     }
+
+
+async def test_a_start_cancelled_while_it_waits_for_the_budget_holds_up_no_other() -> None:
+    budget = StartBudget(limit_s=0.0)  # every start after a turn's first one waits
+    went: list[int] = []
+
+    async def start(n: int) -> None:
+        await budget.wait()
+        went.append(n)
+
+    tasks = [asyncio.create_task(start(n)) for n in range(5)]
+    await asyncio.sleep(0)  # all five asked: the first went ahead, four wait
+    assert went == [0]
+    tasks[2].cancel()
+    _, pending = await asyncio.wait(tasks, timeout=5)
+    assert pending == set()
+    assert went == [0, 1, 3, 4]
+    assert tasks[2].cancelled()
