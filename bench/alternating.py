@@ -62,7 +62,7 @@ def fresh_round(module: str, registry: dict[str, Any]) -> Figures:
 
 def alternate(
     module: str,
-    servers: Callable[[Any], None] | Sequence[Callable[[Any], None]],
+    servers: Sequence[Callable[[Any], None]],
     registry: Callable[[dict[str, list[str]], bool], dict[str, Any]],
     runs: int,
 ) -> tuple[list[Figures], list[Figures]]:
@@ -72,7 +72,7 @@ def alternate(
     children: list[multiprocessing.Process] = []
     urls: dict[str, list[str]] = {}
     try:
-        for target in [servers] if callable(servers) else servers:
+        for target in servers:
             receive, send = multiprocessing.Pipe(duplex=False)
             child = multiprocessing.Process(target=target, args=(send,), daemon=True)
             child.start()

@@ -127,7 +127,7 @@ def main() -> None:
     if args.worker:
         worker()
         return
-    calm, hostile = alternate("bench.hostile_http", _servers, _registry, args.runs)
+    calm, hostile = alternate("bench.hostile_http", [_servers], _registry, args.runs)
     figures = cost(calm, hostile)
     calm_ms, with_ms = figures.calm_ms, figures.with_ms
     worst = max(f["worst_ms"] for f in hostile)

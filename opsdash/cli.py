@@ -176,6 +176,7 @@ def run() -> NoReturn:
 
 
 _ONE_SHOT = frozenset({"check", "validate", "schema", "alert", "silence", "history"})
+_ANSWERS_AND_EXITS = frozenset({"-h", "--help", "--version"})
 
 
 def _is_one_shot(argv: Sequence[str]) -> bool:
@@ -185,6 +186,3 @@ def _is_one_shot(argv: Sequence[str]) -> bool:
     if command is None:
         return any(arg in _ANSWERS_AND_EXITS for arg in argv)
     return command in _ONE_SHOT
-
-
-_ANSWERS_AND_EXITS = frozenset({"-h", "--help", "--version"})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from opsdash.harness import run_probe
@@ -68,7 +68,7 @@ def start_order(specs: Sequence[CheckSpec], concurrency: int) -> list[int]:
     setting up a connection) takes the loop 0.5-3 ms; started first, a round's few dozen of
     them made every HTTP check wait for them before it even sent its request. The results of
     a round stay in the order of its specs whatever the start order."""
-    light, heavy = _by_weight(range(len(specs)), specs)
+    light, heavy = _by_weight(specs)
     if not heavy:
         return spread(specs, concurrency)
     return [
@@ -78,12 +78,12 @@ def start_order(specs: Sequence[CheckSpec], concurrency: int) -> list[int]:
     ]
 
 
-def _by_weight(indexes: Iterable[int], specs: Sequence[CheckSpec]) -> tuple[list[int], list[int]]:
-    """``indexes`` split into (light, heavy), each in the order given."""
+def _by_weight(specs: Sequence[CheckSpec]) -> tuple[list[int], list[int]]:
+    """The indexes of ``specs`` split into (light, heavy), each in the order given."""
     light: list[int] = []
     heavy: list[int] = []
-    for index in indexes:
-        (heavy if specs[index].heavy_start else light).append(index)
+    for index, spec in enumerate(specs):
+        (heavy if spec.heavy_start else light).append(index)
     return light, heavy
 
 
@@ -175,8 +175,7 @@ class Scheduler:
         starts_per_s: float | None = None,
     ) -> None:
         self._starts_per_s = starts_per_s
-        light, heavy = _by_weight(range(len(specs)), specs)
-        self._specs = [specs[index] for index in (*light, *heavy)]
+        self._specs = sorted(specs, key=lambda spec: spec.heavy_start)  # stable: light first
         self._budget = StartBudget()
         self._resources = resources
         self._sink = sink

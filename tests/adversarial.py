@@ -4,7 +4,7 @@ yields a :class:`Server` (its base URL and what it observed).
 ``serve(handler)`` runs any handler; the named ones are the cases a health probe meets in the
 wild: a server that accepts and never answers, drips a byte a second, streams a gigabyte,
 redirects forever, resets the connection, or answers a fixed response (garbage JSON, an HTML
-500 page, an echo of the request). ``closed_port()`` gives a port nothing listens on.
+500 page, an echo of the request). A port that refuses: :func:`tests.servers.refused_port`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-
-from tests.servers import refused_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
 
@@ -192,11 +190,6 @@ def redirect_loop() -> contextlib.AbstractAsyncContextManager[Server]:
 def reset() -> contextlib.AbstractAsyncContextManager[Server]:
     """Reads the request, then resets the connection."""
     return serve(_reset)
-
-
-def closed_port() -> int:
-    """A loopback port whose connections are refused (see :func:`tests.servers.refused_port`)."""
-    return refused_port()
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -26,6 +26,7 @@ from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType
 from opsdash.status import Status
 from tests import adversarial
+from tests.servers import refused_port
 
 
 async def run(
@@ -101,7 +102,7 @@ async def test_tcp_unexpected_answer_is_crit_and_quoted_safely() -> None:
 
 
 async def test_tcp_refused_and_silent_servers() -> None:
-    refused = await run({"tcp": f"127.0.0.1:{adversarial.closed_port()}"})
+    refused = await run({"tcp": f"127.0.0.1:{refused_port()}"})
     assert (refused.status, refused.error and refused.error.type) == (
         Status.CRIT,
         ErrorType.REFUSED,
@@ -441,7 +442,7 @@ async def test_a_slow_answer_fails_the_latency_condition() -> None:
 
 
 async def test_refused_is_a_probe_error_not_a_condition() -> None:
-    result = await run({"http": f"http://127.0.0.1:{adversarial.closed_port()}/"})
+    result = await run({"http": f"http://127.0.0.1:{refused_port()}/"})
     assert result.status is Status.CRIT
     assert result.error is not None and result.error.type is ErrorType.REFUSED
 

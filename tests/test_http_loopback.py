@@ -25,6 +25,7 @@ from opsdash.results import CheckResult, ErrorType
 from opsdash.status import Status
 from opsdash.transport import LeanTransport, make_ssl_context
 from tests import adversarial
+from tests.servers import refused_port
 
 
 def _spec(url: str, *, timeout: str = "3s", **service: Any) -> Any:
@@ -186,7 +187,7 @@ async def test_reset_connection() -> None:
 
 
 async def test_closed_port_is_refused() -> None:
-    result = await check(f"http://127.0.0.1:{adversarial.closed_port()}")
+    result = await check(f"http://127.0.0.1:{refused_port()}")
     assert result.status is Status.CRIT
     assert result.error is not None and result.error.type is ErrorType.REFUSED
     assert result.summary == "connection refused"

@@ -19,7 +19,7 @@ from opsdash.registry.model import Registry
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType
 from opsdash.status import Status
-from tests.adversarial import closed_port
+from tests.servers import refused_port
 
 URL = "http://svc.test:8080"
 
@@ -243,7 +243,7 @@ async def test_failures_each_have_their_own_summary(
 )
 async def test_tls_verification_reasons(code: int, message: str, reason: str) -> None:
     # Over respx no server exists to read the certificate from: the reason alone is given.
-    url = f"https://127.0.0.1:{closed_port()}"
+    url = f"https://127.0.0.1:{refused_port()}"
     result = await probe(failing(lambda: _verify_error(code, message), url), url=url)
     assert result.error is not None and result.error.type is ErrorType.TLS
     assert result.summary.startswith(f"TLS error: {reason}")

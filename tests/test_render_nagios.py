@@ -86,8 +86,8 @@ def test_output_without_perfdata_and_with_trailing_blank_lines() -> None:
 def test_an_unreadable_source_is_an_unknown_plugin_answer(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from tests.adversarial import closed_port
+    from tests.servers import refused_port
 
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{refused_port()}"
     assert main(["check", "--from", url, "--format", "nagios"]) == 3
     assert capsys.readouterr().out == f"OPSDASH UNKNOWN - cannot read {url}: connection refused\n"
