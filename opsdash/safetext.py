@@ -15,7 +15,9 @@ import re
 
 # C0 controls (newline and tab included: a report line must stay one line), DEL, C1 controls
 # (0x9b is a CSI on some terminals) and the bidirectional overrides that reorder what is shown.
-_UNSAFE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]")
+# Python counts every one of them as not printable, so a text that str.isprintable() passes
+# needs no search; re compiles the pattern the first time a text does (most runs: never).
+_UNSAFE = "[\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]"
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -30,7 +32,7 @@ def _escape(match: re.Match[str]) -> str:
 
 def is_printable(text: str) -> bool:
     """Whether ``text`` holds nothing :func:`printable` would escape."""
-    return _UNSAFE.search(text) is None
+    return text.isprintable() or re.search(_UNSAFE, text) is None
 
 
 def printable(text: str) -> str:
@@ -39,6 +41,6 @@ def printable(text: str) -> str:
     Idempotent in effect: an escaped text holds no control character, so escaping it again
     changes nothing.
     """
-    if _UNSAFE.search(text) is None:
+    if text.isprintable() or re.search(_UNSAFE, text) is None:
         return text
-    return _UNSAFE.sub(_escape, text)
+    return re.sub(_UNSAFE, _escape, text)

@@ -28,6 +28,18 @@ def test_printable_escapes_controls_and_keeps_text() -> None:
     assert printable(printable(f"{CLEAR}\n")) == printable(f"{CLEAR}\n")
 
 
+def test_every_escaped_character_is_escaped_alone_and_among_printable_text() -> None:
+    """Each character of every escaped class, alone and inside text that is otherwise
+    printable (the common text takes a quicker path than the search), comes out escaped."""
+    escaped = [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F)]
+    for code in [*escaped, *range(0x2066, 0x206A)]:
+        char = chr(code)
+        for text in (char, f"200 OK{char}done", f"é{char}"):
+            shown = printable(text)
+            assert char not in shown and "\\" in shown, (hex(code), shown)
+    assert printable("nbsp\xa0and\u2028separators") == "nbsp\xa0and\u2028separators"
+
+
 @pytest.fixture
 def platform() -> Iterator[Platform]:
     running = Platform()

@@ -12,7 +12,8 @@ import re
 MAX_PORT = 65535
 
 _AUTHORITY_END = re.compile(r"[/?#]")
-_KEYWORD_PORT = re.compile(r"(?:^|\s)port\s*=\s*'?([^\s']*)")
+# As text: re compiles it on first use (keyword DSNs only).
+_KEYWORD_PORT = r"(?:^|\s)port\s*=\s*'?([^\s']*)"
 
 
 def _authority_hosts(url: str) -> list[str]:
@@ -38,7 +39,7 @@ def port_problem(address: str) -> str | None:
     if "://" in address:
         ports = [_port_of(host) for host in _authority_hosts(address)]
     else:
-        ports = _KEYWORD_PORT.findall(address)
+        ports = re.findall(_KEYWORD_PORT, address)
     for port in ports:
         if port == "":
             continue

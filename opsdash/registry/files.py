@@ -21,7 +21,8 @@ from pathlib import Path
 MAX_FILE_SIZE_ENV = "OPSDASH_MAX_FILE_SIZE"
 DEFAULT_MAX_FILE_SIZE = 16 * 1024 * 1024
 
-_SIZE = re.compile(r"^\s*(\d+)\s*(|b|k|kib|m|mib|g|gib)\s*$", re.IGNORECASE)
+# As text: re compiles it on first use (only when the variable is set).
+_SIZE = r"(?i)^\s*(\d+)\s*(|b|k|kib|m|mib|g|gib)\s*$"
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _READ_CHUNK = 1024 * 1024
 
@@ -38,7 +39,7 @@ def max_file_size(environ: Mapping[str, str]) -> int:
     raw = environ.get(MAX_FILE_SIZE_ENV)
     if raw is None or raw == "":
         return DEFAULT_MAX_FILE_SIZE
-    match = _SIZE.match(raw)
+    match = re.match(_SIZE, raw)
     if match is None or int(match.group(1)) == 0:
         raise ValueError(
             f"{MAX_FILE_SIZE_ENV} must be a size such as 16777216 or 16MiB; found {raw[:40]!r}"

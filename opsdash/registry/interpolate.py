@@ -21,7 +21,8 @@ MAX_NESTING = 16
 thousands of levels must cost a message, not a stack overflow or quadratic time."""
 
 _NESTED_TOO_DEEP = f"references nest deeper than {MAX_NESTING} levels in a default"
-_BODY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?$", re.DOTALL)
+# As text: re compiles it on first use (a registry without ${...} never needs it).
+_BODY = r"(?s)^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ def _resolve(
     nesting: int,
 ) -> str:
     """The value of one ``${...}`` reference."""
-    match = _BODY.match(reference[2:-1])
+    match = re.match(_BODY, reference[2:-1])
     if match is None:
         errors.append((loc, f"expected ${{NAME}} or ${{NAME:-default}}; found {reference!r}"))
         return ""

@@ -30,7 +30,8 @@ from opsdash.registry.problems import Position, Problem, RegistryError, ordered
 from opsdash.registry.schema import ValidationError
 from opsdash.registry.yaml_lines import Parsed, parse_yaml
 
-_ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# As text: re compiles it on first use (only with --env).
+_ENV_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 _SECRET_KEYS = frozenset({"password", "token", "secret", "api_key"})
 
 
@@ -194,7 +195,7 @@ def _read_overlay(path: Path, env: str, limit: int) -> tuple[str, Parsed]:
     be a mapping."""
     directory = path.parent / "config"
     overlay = directory / f"{env}.yaml"
-    if not _ENV_NAME.match(env):
+    if not re.match(_ENV_NAME, env):
         message = f"expected an environment name such as local or staging; found {env!r}"
         return str(overlay), Parsed(None, {}, [Problem(str(path), None, "", message)])
     available = ", ".join(sorted(p.stem for p in directory.glob("*.yaml"))) or "none"

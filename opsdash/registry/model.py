@@ -29,7 +29,7 @@ from opsdash.status import Status
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 """Component names: they become check ids (``<name>.<check>``), so no dots."""
 _NAME = re.compile(NAME_PATTERN)
-_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"  # as text: compiled by re on first use (plugins only)
 
 Address = Annotated[str, After(check_port)]
 """A URL or DSN whose ports (if written) are in 1-65535."""
@@ -169,7 +169,7 @@ class PluginCheck(CustomCheckBase):
     @staticmethod
     def _env_names(value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not _ENV_VAR.match(name):
+            if not re.match(_ENV_VAR, name):
                 raise ValueError(f"expected environment variable names; found {name!r}")
         return value
 

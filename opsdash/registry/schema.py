@@ -260,7 +260,7 @@ def check_str(value: Any) -> str:
     raise Mismatch("a string", value)
 
 
-_INT_TEXT = re.compile(r"[+-]?[0-9](?:_?[0-9])*(?:\.0+)?")
+_INT_TEXT = r"[+-]?[0-9](?:_?[0-9])*(?:\.0+)?"  # as text: compiled by re on first use
 
 
 def check_int(value: Any) -> int:
@@ -277,7 +277,7 @@ def check_int(value: Any) -> int:
         raise Mismatch("a whole number", value)
     if isinstance(value, str | bytes):
         text = (value if isinstance(value, str) else _text(value, "a whole number")).strip()
-        if _INT_TEXT.fullmatch(text):
+        if re.fullmatch(_INT_TEXT, text):
             return int(text.partition(".")[0])
     raise Mismatch("a whole number", value)
 

@@ -14,9 +14,10 @@ import re
 from urllib.parse import urlsplit
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
-_STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
-_STATUS_RANGE = re.compile(r"^(\d{3})\s*-\s*(\d{3})$")
-_PATH_PART = re.compile(r"""\.([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[["']([^"']*)["']\]""")
+# As text: re compiles each on first use (only registries with these expectations need them).
+_STATUS_CLASS = r"(?i)^([1-5])xx$"
+_STATUS_RANGE = r"^(\d{3})\s*-\s*(\d{3})$"
+_PATH_PART = r"""\.([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[["']([^"']*)["']\]"""
 JsonPath = tuple[str | int, ...]
 
 
@@ -91,7 +92,7 @@ def parse_json_path(path: str) -> JsonPath:
     parts: list[str | int] = []
     position = 1
     while position < len(path):
-        match = _PATH_PART.match(path, position)
+        match = re.compile(_PATH_PART).match(path, position)
         if match is None:
             raise ValueError(
                 f"expected a JSON path such as $.status or $.checks[0].name; found {path!r}"
@@ -111,10 +112,10 @@ def parse_status_range(value: object) -> tuple[str, int, int]:
         low = high = -1
     elif isinstance(value, int) or text.isdigit():
         low = high = int(text)
-    elif match := _STATUS_CLASS.match(text):
+    elif match := re.match(_STATUS_CLASS, text):
         low = int(match.group(1)) * 100
         high, text = low + 99, text.lower()
-    elif match := _STATUS_RANGE.match(text):
+    elif match := re.match(_STATUS_RANGE, text):
         low, high = int(match.group(1)), int(match.group(2))
     else:
         raise ValueError(

@@ -15,8 +15,9 @@ from opsdash.registry.schema import After, Unit
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|min|minute|m|h|hour)\s*$")
+# Percent, rate and size as text: re compiles each on first use (few registries write one).
+_PERCENT = r"^\s*(\d+(?:\.\d+)?)\s*%\s*$"
+_RATE = r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|min|minute|m|h|hour)\s*$"
 _RATE_TO_PER_MINUTE = {
     "s": 60.0,
     "sec": 60.0,
@@ -27,7 +28,7 @@ _RATE_TO_PER_MINUTE = {
     "h": 1 / 60,
     "hour": 1 / 60,
 }
-_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
+_SIZE = r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$"
 _SIZE_FACTORS = {
     None: 1,
     "B": 1,
@@ -91,7 +92,7 @@ def parse_percent(value: Any) -> float:
     """``"80%"`` -> 80.0; a bare number is taken as percent already."""
     if _is_number(value):
         return float(value)
-    if isinstance(value, str) and (match := _PERCENT.match(value)):
+    if isinstance(value, str) and (match := re.match(_PERCENT, value)):
         return float(match.group(1))
     raise ValueError(f"expected a percentage such as 80%; found {value!r}")
 
@@ -100,7 +101,7 @@ def parse_rate(value: Any) -> float:
     """``"1/min"`` -> 1.0 per minute; ``"2/s"`` -> 120.0; a bare number is per minute."""
     if _is_number(value):
         return float(value)
-    if isinstance(value, str) and (match := _RATE.match(value)):
+    if isinstance(value, str) and (match := re.match(_RATE, value)):
         return float(match.group(1)) * _RATE_TO_PER_MINUTE[match.group(2)]
     raise ValueError(f"expected a rate such as 1/min, 10/h or 2/s; found {value!r}")
 
@@ -109,7 +110,7 @@ def parse_size(value: Any) -> int:
     """``"64KiB"`` -> 65536; a bare integer is bytes."""
     if isinstance(value, int) and _is_number(value):
         return value
-    if isinstance(value, str) and (match := _SIZE.match(value)):
+    if isinstance(value, str) and (match := re.match(_SIZE, value)):
         return int(match.group(1)) * _SIZE_FACTORS[match.group(2)]
     raise ValueError(f"expected a size such as 65536, 64KiB or 1MiB; found {value!r}")
 
@@ -145,7 +146,7 @@ Percent = Annotated[
     float,
     Unit(
         parse_percent,
-        pattern=_PERCENT.pattern,
+        pattern=_PERCENT,
         description="a percentage: 80% (a number is percent)",
     ),
 ]
@@ -155,7 +156,7 @@ Rate = Annotated[
     float,
     Unit(
         parse_rate,
-        pattern=_RATE.pattern,
+        pattern=_RATE,
         description="a rate: 1/min, 10/h, 2/s (a number is per minute)",
     ),
 ]
@@ -163,6 +164,6 @@ Rate = Annotated[
 
 Size = Annotated[
     int,
-    Unit(parse_size, pattern=_SIZE.pattern, description="a size in bytes: 65536, 64KiB, 1MiB"),
+    Unit(parse_size, pattern=_SIZE, description="a size in bytes: 65536, 64KiB, 1MiB"),
 ]
 """Bytes, written as ``65536`` or ``64KiB``."""
