@@ -13,12 +13,10 @@ only its own. Nothing on the ``check`` path imports textual.
 
 from __future__ import annotations
 
-import gc
 import importlib
-import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from click_default_group import DefaultGroup
@@ -151,38 +149,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-
-def run() -> NoReturn:
-    """Console-script entry point.
-
-    A one-shot command allocates the registry, the plan and the results once and drops them
-    at exit: the collector is told to run rarely (it cost 67 ms at 1,000 services), and once
-    the output is flushed the process ends without the interpreter's teardown (tens of ms of
-    freeing modules and objects nobody will look at again). Long-running commands (``ui``,
-    ``serve``, ``demo``) keep the defaults."""
-    one_shot = _is_one_shot(sys.argv[1:])
-    if one_shot:
-        gc.set_threshold(50_000, 50, 100)
-    code = main()
-    if one_shot:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):  # a closed pipe: let the normal exit report it
-            sys.exit(code)
-        os._exit(code)
-    sys.exit(code)
-
-
-_ONE_SHOT = frozenset({"check", "validate", "schema", "alert", "silence", "history"})
-_ANSWERS_AND_EXITS = frozenset({"-h", "--help", "--version"})
-
-
-def _is_one_shot(argv: Sequence[str]) -> bool:
-    """The command named on the command line ends by itself (``ui`` is the default, unless
-    only the help or the version is asked for)."""
-    command = next((arg for arg in argv if not arg.startswith("-")), None)
-    if command is None:
-        return any(arg in _ANSWERS_AND_EXITS for arg in argv)
-    return command in _ONE_SHOT

@@ -276,12 +276,12 @@ def test_answers_that_skip_the_teardown_still_arrive_whole(argv: list[str]) -> N
     teardown (os._exit once output is flushed): through a pipe, the text is the same as with
     a normal exit, whole, and the exit code is 0."""
 
-    def answer(entry: str) -> subprocess.CompletedProcess[str]:
+    def answer(module: str, entry: str) -> subprocess.CompletedProcess[str]:
         probe = (
             "import atexit, sys\n"
             f"sys.argv = ['opsdash', *{argv!r}]\n"
             "atexit.register(lambda: print('TEARDOWN', file=sys.stderr))\n"
-            f"from opsdash.cli import {entry}\n"
+            f"from {module} import {entry}\n"
             f"sys.exit({entry}())\n"
         )
         env = {**os.environ, "COLUMNS": "80"}
@@ -289,7 +289,7 @@ def test_answers_that_skip_the_teardown_still_arrive_whole(argv: list[str]) -> N
             [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env
         )
 
-    skipping, normal = answer("run"), answer("main")
+    skipping, normal = answer("opsdash.launch", "run"), answer("opsdash.cli", "main")
     assert (skipping.returncode, normal.returncode) == (0, 0), skipping.stderr
     assert skipping.stdout == normal.stdout and normal.stdout.strip()
     assert "TEARDOWN" in normal.stderr and "TEARDOWN" not in skipping.stderr
