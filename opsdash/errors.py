@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import re
 import socket
-import ssl
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from opsdash.lazy_ssl import loaded_ssl
 from opsdash.results import ErrorType, ProbeError
+
+if TYPE_CHECKING:
+    import ssl
 
 # Driver exceptions recognised by class name (the driver is imported only by its probe).
 _BY_CLASS_NAME: dict[str, ErrorType] = {
@@ -111,7 +115,8 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
 
 def _type_of(exc: BaseException) -> ErrorType | None:
     # Order matters: SSLCertVerificationError is an OSError subclass of ValueError too.
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+    ssl = loaded_ssl()
+    if ssl is not None and isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return ErrorType.TLS
     if isinstance(exc, socket.gaierror):
         return ErrorType.DNS
@@ -128,7 +133,8 @@ def _type_of(exc: BaseException) -> ErrorType | None:
 
 
 def _tls_message(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError):
+    ssl = loaded_ssl()
+    if ssl is not None and isinstance(exc, ssl.SSLError):
         return f"TLS error: {verify_reason(exc)}"
     reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     return f"TLS error: {reason}"
@@ -149,7 +155,8 @@ _VERIFY_REASONS = {
 
 def verify_reason(error: ssl.SSLError) -> str:
     """Why TLS failed, in plain words: ``certificate expired``, ``unknown issuer``..."""
-    if isinstance(error, ssl.SSLCertVerificationError):
+    ssl = loaded_ssl()
+    if ssl is not None and isinstance(error, ssl.SSLCertVerificationError):
         # verify_code/verify_message are set by a handshake, not by every constructor.
         reason = _VERIFY_REASONS.get(getattr(error, "verify_code", None) or 0)
         if reason is not None:

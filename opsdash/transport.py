@@ -33,16 +33,19 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import ssl
 import time
 from collections import OrderedDict, deque
 from collections.abc import Coroutine
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import quote, urlsplit
 
 import httptools
 
+from opsdash.lazy_ssl import load_ssl, loaded_ssl
 from opsdash.records import dataclass
+
+if TYPE_CHECKING:
+    import ssl
 
 _HIGH_WATER = 256 * 1024
 """Unread body bytes buffered before the socket stops being read."""
@@ -292,7 +295,11 @@ class Wire(Protocol):
 
 def make_ssl_context(verify: bool | ssl.SSLContext = True) -> ssl.SSLContext:
     """A client TLS context: certifi's CAs (or ``$SSL_CERT_FILE``/``$SSL_CERT_DIR``) when
-    ``verify`` is true, no verification at all when it is false, or the context given."""
+    ``verify`` is true, no verification at all when it is false, or the context given.
+    Loads ssl, if this process has not yet (:mod:`opsdash.lazy_ssl`)."""
+    load_ssl()
+    import ssl  # here: a process that makes no TLS connection never loads it
+
     if isinstance(verify, ssl.SSLContext):
         return verify
     if verify:
@@ -680,6 +687,7 @@ class LeanTransport:
 
 
 def _reason(exc: OSError) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+    ssl = loaded_ssl()
+    if ssl is not None and isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         return f"certificate verify failed: {exc.verify_message}"
     return str(exc) or type(exc).__name__

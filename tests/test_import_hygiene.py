@@ -140,8 +140,8 @@ def test_help_loads_no_command_module_and_no_engine(tmp_path: Path) -> None:
 
 def test_a_plain_check_loads_only_what_its_registry_needs(tmp_path: Path) -> None:
     """``opsdash check`` on an http-only registry, without an alerting state file: the round
-    runs, and the alerting state (sqlite3), the other commands, the drivers, the TLS probe
-    and the dashboard stay out of the process."""
+    runs, and the alerting state (sqlite3), the other commands, the drivers, the TLS probe,
+    ssl itself (opsdash.lazy_ssl) and the dashboard stay out of the process."""
     registry = _http_registry(tmp_path)
     loaded = _command_modules(
         ["check", "--json", "--timeout", "0.2s", "-r", str(registry)], tmp_path
@@ -150,6 +150,7 @@ def test_a_plain_check_loads_only_what_its_registry_needs(tmp_path: Path) -> Non
     assert "opsdash.rounds" in loaded and "opsdash.probes.http" in loaded
     unwanted = {
         "sqlite3",
+        "ssl",
         "opsdash.alertstate",
         "opsdash.alerting",
         "opsdash.commands.alerting",

@@ -91,6 +91,9 @@ def selected_specs(
 ) -> list[CheckSpec]:
     """The checks the options select, or exit 3 when they select none (with ``as_json``, as
     the one document stdout promises)."""
+    from opsdash.lazy_ssl import import_asyncio
+
+    import_asyncio()  # the plan's modules load asyncio: without ssl, unless a check needs TLS
     from opsdash.plan import build_plan, select
 
     specs = select(build_plan(registry, timeout=timeout), only=only, tags=tags)

@@ -25,6 +25,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from opsdash.lazy_ssl import load_ssl
 from opsdash.registry.model import MongoDatastore, PostgresDatastore, RedisDatastore
 from opsdash.resources import Resources
 
@@ -41,20 +42,26 @@ Redis ``CLIENT SETNAME``, MongoDB ``appname``): easy to find and count on the se
 
 
 def load_postgres() -> None:
-    """Import asyncpg now (planning a check that reads PostgreSQL), not in a round."""
+    """Import asyncpg now (planning a check that reads PostgreSQL), not in a round; with ssl
+    ready for asyncio (asyncpg's ``sslmode=prefer`` starts TLS through the loop)."""
+    load_ssl()
     import asyncpg  # noqa: F401
 
 
 def load_redis() -> None:
     """Import redis.asyncio now (planning a check that reads Redis), not in a round; and work
-    out the driver's name and version it sends each connection (:func:`_redis_identity`)."""
+    out the driver's name and version it sends each connection (:func:`_redis_identity`);
+    with ssl ready for asyncio (``rediss://`` connects through the loop)."""
+    load_ssl()
     import redis.asyncio  # noqa: F401
 
     _redis_identity()
 
 
 def load_mongo() -> None:
-    """Import pymongo now (planning a check that reads MongoDB), not in a round."""
+    """Import pymongo now (planning a check that reads MongoDB), not in a round; with ssl
+    ready for asyncio (its TLS connections go through the loop)."""
+    load_ssl()
     import pymongo  # noqa: F401
 
 

@@ -23,9 +23,9 @@ import contextlib
 import functools
 import json
 import re
-import ssl
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from opsdash.errors import verify_reason
 from opsdash.figures import HttpFigures
@@ -40,6 +40,9 @@ from opsdash.resources import Resources
 from opsdash.results import ErrorType, Observation, ProbeFailure
 from opsdash.status import Status, worst
 from opsdash.transport import parse_url
+
+if TYPE_CHECKING:
+    import ssl
 
 BODY_EXCERPT = 300
 EXCERPT_LINES = 8
@@ -142,6 +145,8 @@ def _certificate(answer: Answer) -> tls.Certificate | None:
 
 async def _tls_failure(url: str, error: ssl.SSLError) -> ProbeFailure:
     """A TLS failure worded with its reason and, when verification failed, the certificate."""
+    import ssl  # loaded already: error is one of its exceptions
+
     reason = verify_reason(error)
     figures = HttpFigures(tls_error=reason)
     message = f"TLS error: {reason}"

@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ssl
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsdash.errors import exception_chain
 from opsdash.figures import CertificateFigures
+from opsdash.lazy_ssl import load_ssl, loaded_ssl
 from opsdash.records import dataclass
+
+if TYPE_CHECKING:
+    import ssl
 
 # RFC 4514 short names of the attributes ``getpeercert()`` spells out.
 _SHORT_NAMES = {
@@ -72,6 +75,8 @@ def _from_decoded(decoded: dict[str, Any]) -> Certificate | None:
     not_after = decoded.get("notAfter")
     if not isinstance(not_after, str):
         return None
+    import ssl  # loaded already: the certificate came over a TLS connection
+
     expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), UTC)
     return Certificate(_name(decoded.get("subject", ())), _name(decoded.get("issuer", ())), expires)
 
@@ -103,12 +108,18 @@ def from_der(der: bytes) -> Certificate | None:
 
 def find_ssl_error(exc: BaseException) -> ssl.SSLError | None:
     """The ``ssl.SSLError`` behind ``exc`` (httpx wraps it), if any."""
+    ssl = loaded_ssl()
+    if ssl is None:
+        return None
     return next((e for e in exception_chain(exc) if isinstance(e, ssl.SSLError)), None)
 
 
 @functools.cache
 def _unverified_context() -> ssl.SSLContext:
     """A context that reads a certificate without trusting it (built once: it costs ms)."""
+    load_ssl()
+    import ssl  # here: a process that makes no TLS connection never loads it
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
