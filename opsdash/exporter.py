@@ -29,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from opsdash.api import Api, Response
+from opsdash.collector import CollectorPolicy
 from opsdash.engine import Scheduler
 from opsdash.incidents import find_incidents
 from opsdash.metrics import (
@@ -220,9 +221,19 @@ class Exporter:
         self._exposition: bytes | None = None
         self._stale = asyncio.Event()
         self._renderer: asyncio.Task[None] | None = None
+        # The process's collector while the exporter runs: the plan, the tasks and the
+        # connections live as long as it does (frozen at start and once every check has
+        # reported), and a round's short-lived objects mostly die before a young collection.
+        self._collector = CollectorPolicy()
+        self._unreported: set[str] | None = {spec.id for spec in self.live.specs}
 
     def _record(self, result: CheckResult) -> None:
         self.live.record(result)
+        if self._unreported is not None:
+            self._unreported.discard(result.id)
+            if not self._unreported:
+                self._unreported = None
+                self._collector.settled()  # every check has run once
         self._stale.set()
         latest = self.live.state.latest(result.id)  # as the state judged it (rates derived)
         if latest is not None:
@@ -244,6 +255,7 @@ class Exporter:
     async def start(self, host: str, port: int) -> int:
         """Start the checks and listen; the port actually bound (for ``port=0``)."""
         self._server = await asyncio.start_server(self._client, host, port, limit=MAX_REQUEST_HEAD)
+        self._collector.start()
         self.scheduler.start()
         self._renderer = asyncio.create_task(self._render_loop(), name="opsdash:metrics")
         return int(self._server.sockets[0].getsockname()[1])
@@ -253,6 +265,7 @@ class Exporter:
         # The API's event streams never end by themselves: wake them to end now (the
         # connections are closed below, with every other).
         self.api.close()
+        started = self._server is not None
         if self._server is not None:
             self._server.close()
             await self._close_connections()
@@ -265,6 +278,8 @@ class Exporter:
                 await self._renderer
             self._renderer = None
         await self.scheduler.stop()
+        if started:
+            self._collector.stop()
 
     async def _close_connections(self) -> None:
         """End every open client connection: its handler sees the connection drop and returns

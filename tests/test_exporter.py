@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from opsdash.collector import GC_YOUNG
 from opsdash.exporter import Exporter, parse_listen, parse_shard, shard_of, shard_specs
 from opsdash.plan import build_plan
 from opsdash.registry.model import Registry
@@ -96,6 +98,32 @@ async def test_metrics_expose_status_latency_and_error_counters(service: FlipSer
     assert health.status_code == 200 and health.text == "ok\n"
     assert missing.status_code == 404
     assert head.status_code == 200 and head.content == b""
+
+
+async def test_the_exporter_tunes_the_collector_while_it_runs(service: FlipService) -> None:
+    # serve lives for days: the young threshold is raised while it runs (a round's results
+    # and futures die before a scan), what lives as long as it does is frozen at start and
+    # again once every check has reported, and stop gives back what was there.
+    before = gc.get_threshold()
+    registry = registry_for(service, refused_port())
+    specs = build_plan(registry)
+    async with Resources() as resources:
+        exporter = Exporter(registry, specs, resources)
+        assert gc.get_threshold() == before  # nothing changes before start
+        await exporter.start("127.0.0.1", 0)
+        try:
+            assert gc.get_threshold() == (GC_YOUNG, *before[1:])
+            frozen = gc.get_freeze_count()
+            assert frozen > 0
+            deadline = asyncio.get_running_loop().time() + 10
+            while not all(exporter.live.runs.get(s.id) for s in specs):
+                assert asyncio.get_running_loop().time() < deadline, "checks did not run"
+                await asyncio.sleep(0.02)
+            assert exporter._collector.is_settled
+        finally:
+            await exporter.stop()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
 
 
 def test_shards_split_checks_deterministically() -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 from types import TracebackType
 
 from opsdash.alertstate.store import open_store
+from opsdash.collector import CollectorPolicy
 from opsdash.registry.model import Registry
 from opsdash.resources import Resources
 from opsdash.results import CheckResult, Observation
 from opsdash.state import PlatformState, Snapshot
 from opsdash.status import Status
 from opsdash.tui.alert_marks import AlertMarks
-from opsdash.tui.collector import CollectorPolicy
 from opsdash.tui.engine import EngineDriver
 from opsdash.tui.inbox import ResultInbox
 from opsdash.tui.rows import Row, specs_by_component

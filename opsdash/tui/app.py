@@ -5,7 +5,7 @@ the app's loop; each result goes into the :class:`~opsdash.tui.inbox.ResultInbox
 :class:`ResultsArrived` with a batch of results at most every ``FLUSH_GAP`` seconds; the handler
 applies the batch to the :class:`~opsdash.state.PlatformState` and refreshes the panels, each
 rebuilding only the rows whose checks changed and writing only the cells that changed.
-:class:`~opsdash.tui.collector.CollectorPolicy` keeps the garbage collector's pauses out of
+:class:`~opsdash.collector.CollectorPolicy` keeps the garbage collector's pauses out of
 key presses, and :class:`~opsdash.tui.alert_marks.AlertMarks` brings in silences and flapping.
 """
 
@@ -27,6 +27,7 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from opsdash.collector import CollectorPolicy
 from opsdash.engine import Scheduler
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
@@ -35,7 +36,6 @@ from opsdash.results import CheckResult
 from opsdash.state import PlatformState
 from opsdash.tui.alert_marks import AlertMarks
 from opsdash.tui.banner import IncidentBanner, banner_text
-from opsdash.tui.collector import CollectorPolicy
 from opsdash.tui.columns import (
     DATASTORE_COLUMNS,
     EVENT_COLUMNS,

@@ -1,13 +1,15 @@
-"""The dashboard's policy for Python's cyclic garbage collector, for as long as it runs.
+"""The long-running commands' policy for Python's cyclic garbage collector, for as long as
+they run (the dashboard, ``serve``).
 
 A full collection walks every tracked object and stops the process while it does: with
 textual, httpx and 1,000 checks' tasks, long enough to make a key press miss its 100 ms
-(figures in ``bench/README.md``). What is alive at mount (modules, widgets) and after the
-first round (tasks, clients) lives as long as the app, so walking it again finds nothing: it
-is frozen out of the collector's reach (``gc.freeze``; reference counting still frees it).
-And a round's rows, strips and results live a few hundred milliseconds: at the default young
-threshold (700) they were scanned and promoted many times a refresh, so the threshold is
-raised while the app runs. Process-wide state, so :meth:`stop` gives everything back.
+(figures in ``bench/README.md``). What is alive at start (modules, widgets, the plan) and
+after the first round (tasks, clients, connections) lives as long as the process, so walking
+it again finds nothing: it is frozen out of the collector's reach (``gc.freeze``; reference
+counting still frees it). And a round's rows, strips and results live a few hundred
+milliseconds: at the default young threshold (700) they were scanned and promoted many times a
+refresh (in ``serve``, ~10% of its CPU per probe), so the threshold is raised while the command
+runs. Process-wide state, so :meth:`CollectorPolicy.stop` gives everything back.
 """
 
 from __future__ import annotations
