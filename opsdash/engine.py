@@ -230,8 +230,10 @@ class Scheduler:
         wake = self._wake[spec.id]
         if delay:
             await asyncio.sleep(delay)
+        running = self._running
         while True:
-            await self._running.wait()
+            if not running.is_set():  # paused: most runs find it set, and await nothing
+                await running.wait()
             wake.clear()
             async with self._gate:
                 await self._budget.wait()

@@ -34,13 +34,15 @@ from opsdash.engine import Scheduler
 from opsdash.incidents import find_incidents
 from opsdash.metrics import (
     CHECK_FAMILIES,
+    Heads,
     check_lines,
     component_family,
     exposition,
     family_header,
+    go_float,
     incident_families,
     info_family,
-    sample_line,
+    sample_head,
 )
 from opsdash.plan import CheckSpec
 from opsdash.registry.model import Registry
@@ -100,6 +102,8 @@ class LiveState:
         # string per family of CHECK_FAMILIES, and its last-run sample.
         self._lines: dict[str, tuple[str, ...]] = {}
         self._last_run: dict[str, str] = {}
+        self._heads: Heads = {}  # each series' name and labels, written once
+        self._last_run_heads: dict[str, str] = {}
         self._components: str | None = None
         self._info = exposition(
             [info_family((s.id, s.component, s.kind, s.tags) for s in self.specs)]
@@ -113,10 +117,13 @@ class LiveState:
         changed = self.state.apply(result) is not None
         latest = self.state.latest(result.id)
         if latest is not None:
-            self._lines[result.id] = check_lines(latest)
-            self._last_run[result.id] = sample_line(
-                _LAST_RUN, ("check",), (result.id,), latest.started_at.timestamp()
-            )
+            self._lines[result.id] = check_lines(latest, self._heads)
+            head = self._last_run_heads.get(result.id)
+            if head is None:
+                head = self._last_run_heads[result.id] = sample_head(
+                    _LAST_RUN, ("check",), (result.id,)
+                )
+            self._last_run[result.id] = head + go_float(latest.started_at.timestamp()) + "\n"
         if changed:
             self._components = None
         self.runs[result.id] = self.runs.get(result.id, 0) + 1

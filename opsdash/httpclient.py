@@ -23,7 +23,7 @@ import asyncio
 import base64
 import json as jsonlib
 import zlib
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urljoin
 
@@ -121,7 +121,7 @@ class HttpClient:
         """Close the wire's connections."""
         await self.wire.aclose()
 
-    async def get(
+    def get(
         self,
         url: str,
         *,
@@ -129,9 +129,10 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         follow_redirects: bool = True,
-    ) -> Answer:
-        """GET ``url``; see :meth:`request`."""
-        return await self.request(
+    ) -> Coroutine[Any, Any, Answer]:
+        """GET ``url`` (awaited as :meth:`request`, with no coroutine of its own around it);
+        see :meth:`request`."""
+        return self.request(
             "GET",
             url,
             max_body=max_body,

@@ -139,13 +139,25 @@ def check_families(results: Sequence[CheckResult]) -> list[Metric]:
     return list(families)
 
 
-def check_lines(result: CheckResult) -> tuple[str, ...]:
+Heads = dict[tuple[Any, ...], str]
+"""Sample lines up to their value, by family index and label values: a check's labels are the
+same every run, so the exporter writes each head once (:func:`check_lines`)."""
+
+
+def check_lines(result: CheckResult, heads: Heads | None = None) -> tuple[str, ...]:
     """One result's series in the text format, one string per family of
     :data:`CHECK_FAMILIES` (empty when it has none there): the exporter keeps these per check,
-    so that rendering ``/metrics`` only joins strings."""
+    so that rendering ``/metrics`` only joins strings. ``heads`` keeps the lines' heads (name
+    and labels, escaped) for the next run of the same checks."""
     lines = [""] * len(CHECK_FAMILIES)
     for index, labels, value in check_samples(result):
-        lines[index] += _CHECK_TEMPLATES[index].format(*_escaped(labels)) + _go_float(value) + "\n"
+        key = (index, *labels)
+        head = None if heads is None else heads.get(key)
+        if head is None:
+            head = _CHECK_TEMPLATES[index].format(*_escaped(labels))
+            if heads is not None:
+                heads[key] = head
+        lines[index] += head + go_float(value) + "\n"
     return tuple(lines)
 
 
@@ -163,8 +175,12 @@ def sample_line(
 ) -> str:
     """One sample line (no timestamp): labels sorted by name, values escaped, the value as
     Go prints it (``+Inf``, ``NaN``, ``1.5e+07``), byte for byte as ``generate_latest``."""
-    template = _template(name, tuple(label_names))
-    return template.format(*_escaped(label_values)) + _go_float(value) + "\n"
+    return sample_head(name, label_names, label_values) + go_float(value) + "\n"
+
+
+def sample_head(name: str, label_names: Sequence[str], label_values: Sequence[str]) -> str:
+    """A :func:`sample_line` up to its value (name and labels, escaped, and the space)."""
+    return _template(name, tuple(label_names)).format(*_escaped(label_values))
 
 
 @functools.cache
@@ -188,6 +204,17 @@ def _escaped(values: Sequence[str]) -> Sequence[str]:
 
 _go_float = cast(Callable[[float], str], floatToGoString)
 """prometheus_client's own float formatting (it ships no annotations)."""
+
+
+def go_float(value: float) -> str:
+    """A sample's value as Go prints it, as :data:`_go_float` writes it: a float whose ``repr``
+    has its point within its first seven characters (statuses, latencies, depths) is that
+    ``repr``; the rest (integers, infinities, NaN, exponents, large values) is left to
+    prometheus_client's own function."""
+    text = repr(value)
+    if type(value) is float and 0 <= text.find(".") <= 6:
+        return text
+    return _go_float(value)
 
 
 def _escape(text: str) -> str:

@@ -60,10 +60,13 @@ Planner = Callable[[str, Any, "Registry"], Iterable[Planned]]
 
 
 def bind(probe: Callable[..., Awaitable[Observation]], *args: object) -> ProbeCall:
-    """``probe`` with its arguments after the shared resources bound: a ``Planned.probe``."""
+    """``probe`` with its arguments after the shared resources bound: a ``Planned.probe``.
 
-    async def call(resources: Resources) -> Observation:
-        return await probe(resources, *args)
+    The call hands out ``probe``'s own awaitable rather than awaiting it in a coroutine of its
+    own: a probe's task resumes through each coroutine frame it awaits in, every wake-up."""
+
+    def call(resources: Resources) -> Awaitable[Observation]:
+        return probe(resources, *args)
 
     call.__qualname__ = f"{probe.__qualname__}(bound)"
     return call

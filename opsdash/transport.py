@@ -455,17 +455,22 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _wait(self) -> None:
+    def more(self) -> asyncio.Future[None]:
+        """A future the next delivery (bytes, end of file, loss) resolves; the error instead
+        when the connection has already failed.
+
+        A future, not a coroutine: a probe's task resumes through every coroutine frame it
+        awaits in, on each wake-up, and this is awaited at the bottom of all of them."""
         if self._error is not None:
             raise self._error
         if self.closed:
             raise ServerDisconnected("server closed the connection without a full response")
-        self._waiter = asyncio.get_running_loop().create_future()
-        await self._waiter
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        return waiter
 
     async def wait_head(self) -> None:
         while not self.head_done:
-            await self._wait()
+            await self.more()
 
     async def next_chunk(self) -> bytes:
         while True:
@@ -478,7 +483,7 @@ class _Connection(asyncio.Protocol):
                 return chunk
             if self.message_done:
                 return b""
-            await self._wait()
+            await self.more()
 
     def send(self, data: bytes) -> None:
         assert self.transport is not None
@@ -592,7 +597,8 @@ class LeanTransport:
             try:
                 try:
                     connection.send(data)
-                    await connection.wait_head()
+                    while not connection.head_done:  # wait_head(), without its frame
+                        await connection.more()
                     return _Answer(self, connection)
                 except (ServerDisconnected, ReadError):
                     if reused is None:

@@ -330,3 +330,19 @@ def test_metrics_text_is_what_prometheus_client_writes_for_the_same_families() -
     assert text == expected
     assert 'check="we\\"ird\\\\name.ready"' in text
     assert "opsdash_worker_rate_per_minute" in text and "1e+21" in text and "NaN" in text
+
+
+def test_go_float_is_prometheus_clients_float_formatting() -> None:
+    """The exporter's own float formatting (a ``repr`` when it is already Go's) writes every
+    value as prometheus_client does: statuses, latencies, timestamps, counts, extremes."""
+    from prometheus_client.utils import floatToGoString
+
+    from opsdash.metrics import go_float
+
+    values: list[float] = [
+        0.0, -0.0, 1.0, 2.0, 3.0, 0.0012, 0.1, 123456.7, 1234567.0, 12345678.9, -12345678.9,
+        1764745123.456789, 1e16, 1.5e16, 1e21, 1.5e-7, 5e-324, 1.7976931348623157e308,
+        float("inf"), float("-inf"), float("nan"), 7, 0, -3, 10**7, True,
+    ]  # fmt: skip
+    for value in values:
+        assert go_float(value) == floatToGoString(value), value
