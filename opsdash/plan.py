@@ -9,6 +9,7 @@ Probe modules are imported lazily so that a registry without, say, MongoDB never
 from __future__ import annotations
 
 import fnmatch
+import operator
 from collections.abc import Callable, Iterator, Sequence
 
 from opsdash.probe_plan import ComponentType, Derive, Planned, Planner, ProbeCall
@@ -140,9 +141,9 @@ def entry_secrets(entry: object, seen: dict[int, list[str]] | None = None) -> li
             if "://" in value:
                 secrets += url_secrets(value)
             continue
-        if value is None or isinstance(value, int | float):
+        if value is None or isinstance(value, _NO_SECRETS):
             continue
-        fields = getattr(type(value), "field_names", None)
+        fields = _fields_of(type(value))
         if fields is not None:
             if seen is not None and value is not entry:
                 known = seen.get(id(value))
@@ -150,22 +151,56 @@ def entry_secrets(entry: object, seen: dict[int, list[str]] | None = None) -> li
                     known = seen[id(value)] = entry_secrets(value, seen)
                 secrets += known
                 continue
-            headers = getattr(value, "headers", None)
-            if isinstance(headers, dict):
-                secrets += header_secrets(headers)
-            for secret_field in ("password", "token"):
-                secret = getattr(value, secret_field, None)
-                if isinstance(secret, str) and secret:
-                    secrets.append(secret)
-            env = getattr(value, "env", None)  # a plugin's environment: where its secrets go
-            if isinstance(env, dict):
-                secrets += (item for item in env.values() if isinstance(item, str))
-            stack += (getattr(value, key) for key in fields)
+            values = fields(value)
+            stack += values
+            secrets += _own_secrets(value)
         elif isinstance(value, dict):
             stack += value.values()
         elif isinstance(value, list | tuple):
             stack += value
     return secrets
+
+
+_NO_SECRETS = (bool, int, float)
+
+
+FieldValues = Callable[[object], tuple[object, ...]]
+_FIELD_VALUES: dict[type, FieldValues | None] = {}
+"""Per class: how to read a registry model's field values (``None``: not a model)."""
+
+
+def _fields_of(cls: type) -> FieldValues | None:
+    """A registry model's field values as one tuple (``None`` for anything else)."""
+    if cls in _FIELD_VALUES:
+        return _FIELD_VALUES[cls]
+    names: tuple[str, ...] | None = getattr(cls, "field_names", None)
+    getter: FieldValues | None = None
+    if names is not None and len(names) > 1:
+        getter = operator.attrgetter(*names)
+    elif names:
+        one = operator.attrgetter(names[0])
+        getter = lambda value: (one(value),)  # noqa: E731
+    elif names is not None:
+        getter = lambda value: ()  # noqa: E731
+    _FIELD_VALUES[cls] = getter
+    return getter
+
+
+def _own_secrets(value: object) -> list[str]:
+    """The secrets a model holds in fields of their own kind: header values, a password or
+    token, a plugin's environment (where its secrets go)."""
+    found: list[str] = []
+    headers = getattr(value, "headers", None)
+    if isinstance(headers, dict):
+        found += header_secrets(headers)
+    for secret_field in ("password", "token"):
+        secret = getattr(value, secret_field, None)
+        if isinstance(secret, str) and secret:
+            found.append(secret)
+    env = getattr(value, "env", None)
+    if isinstance(env, dict):
+        found += (item for item in env.values() if isinstance(item, str))
+    return found
 
 
 def build_plan(registry: Registry, *, timeout: float | None = None) -> list[CheckSpec]:
