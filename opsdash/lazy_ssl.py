@@ -3,8 +3,9 @@
 asyncio imports :mod:`ssl` when it loads, whether or not the process will open a TLS
 connection: the module and OpenSSL's libraries are about a twentieth of a 10-service
 ``opsdash check`` (the check CI runs after every deploy), and a registry of plain ``http://``
-services needs none of it. So the one-shot commands import asyncio through
-:func:`import_asyncio`, which holds ssl back while asyncio loads (asyncio's modules catch the
+services needs none of it. So ``check`` and ``alert`` import asyncio through
+:func:`import_asyncio` (:func:`opsdash.commands.common.selected_specs`, before the plan's
+modules load it), which holds ssl back while asyncio loads (asyncio's modules catch the
 ImportError and note that ssl is missing), and every place that makes TLS possible asks for
 :func:`load_ssl` first:
 
@@ -16,7 +17,8 @@ ImportError and note that ssl is missing), and every place that makes TLS possib
 :func:`load_ssl` imports ssl and gives asyncio's modules what they would have had, the module
 and the one name they derive from it. In a process that imported asyncio the ordinary way (the
 dashboard, ``serve``, the tests, uvloop's loop) both are no-ops. ``tests/test_lazy_ssl.py``
-runs an ``https://`` probe and a redirect to one in a process that held ssl back.
+runs an ``https://`` probe, a redirect to one, and asyncpg's and redis-py's handshakes in a
+process that held ssl back.
 """
 
 from __future__ import annotations
