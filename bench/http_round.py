@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -133,8 +134,10 @@ def hanging_ports(count: int) -> Iterator[list[int]]:
 
 
 def run_worker(ports: list[int], loop: str, timeout: float) -> dict[str, float]:
-    """One cold round in this process (the child side); returns the figures."""
+    """One cold round in this process (the child side), run as ``opsdash check`` runs a single
+    round (no cyclic collection: opsdash.launch); returns the figures."""
     start_process = time.perf_counter()
+    gc.disable()
     from opsdash.engine import run_round
     from opsdash.plan import build_plan
     from opsdash.registry.model import Registry

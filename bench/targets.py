@@ -278,29 +278,32 @@ def first_probe(runs: int) -> Figure:
     )
 
 
-def _round_worker(count: int, timeout: float) -> dict[str, float]:
-    """Ask a fresh interpreter for one cold round over ``count`` services (bench.http_round)."""
+def _round_cpu_per_probe(count: int, timeout: float, runs: int) -> float:
+    """CPU per probe of one cold round over ``count`` services, each in a fresh interpreter
+    (bench.http_round's worker), median of ``runs``."""
+    samples = []
     with nginx(count) as ports:
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.http_round", "--worker", "uvloop", str(timeout)],
-            input=json.dumps(ports),
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        )
-    figures: dict[str, float] = json.loads(done.stdout)
-    return figures
+        for _ in range(runs):
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.http_round", "--worker", "uvloop", str(timeout)],
+                input=json.dumps(ports),
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            )
+            samples.append(float(json.loads(done.stdout)["cpu_ms_per_probe"]))
+    return statistics.median(samples)
 
 
-def linear_cost(points: Sequence[int]) -> list[Figure]:
-    """CPU per probe of the round (and of the whole command) at each scale point against
-    the first; peak RSS of the whole command at the largest."""
+def linear_cost(points: Sequence[int], runs: int = 3) -> list[Figure]:
+    """CPU per probe of the round (median of ``runs`` fresh rounds; and of the whole command)
+    at each scale point against the first; peak RSS of the whole command at the largest."""
     per_probe: dict[int, float] = {}
     command_cpu: dict[int, float] = {}
     rss: dict[int, float] = {}
     for count in points:
-        per_probe[count] = _round_worker(count, 10.0)["cpu_ms_per_probe"]
+        per_probe[count] = _round_cpu_per_probe(count, 10.0, runs)
         with nginx(count) as ports, tempfile.TemporaryDirectory(prefix="opsdash-bench-") as tmp:
             registry = write_registry(ports, tmp, timeout=10.0)
             done = run([*_opsdash(), "check", "--json", "-r", str(registry)])

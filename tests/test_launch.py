@@ -1,7 +1,7 @@
-"""How the console script tunes a process for its command (opsdash.launch): a one-shot command
-collects garbage rarely, but does collect it (failing probes leave reference cycles, and
-``check --wait`` repeats rounds for as long as it is given); long-running ones keep the
-interpreter's defaults."""
+"""How the console script tunes a process for its command (opsdash.launch): a single round
+runs without the cyclic collector; ``check --wait``, which repeats rounds for as long as it is
+given, keeps one, so that what each round leaves in cycles is reclaimed; long-running
+commands keep the interpreter's defaults."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from opsdash.launch import ONE_SHOT_GC_THRESHOLD, is_one_shot
+from opsdash.launch import REPEATING_GC_THRESHOLD, is_one_shot, one_shot_gc_threshold
 from tests.servers import refused_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 )
 def test_one_shot_command_lines(argv: list[str]) -> None:
     assert is_one_shot(argv)
+    repeats = "--wait" in argv
+    assert one_shot_gc_threshold(argv) == (REPEATING_GC_THRESHOLD if repeats else None)
+    assert one_shot_gc_threshold([*argv, "--wait=30s"]) == REPEATING_GC_THRESHOLD
 
 
 def test_long_running_commands_are_not_one_shot() -> None:
@@ -32,8 +35,10 @@ def test_long_running_commands_are_not_one_shot() -> None:
         assert not is_one_shot(argv), argv
 
 
-@pytest.mark.parametrize("wait", [[], ["--wait", "1s"]])
-def test_a_check_process_still_collects_garbage_rarely(tmp_path: Path, wait: list[str]) -> None:
+@pytest.mark.parametrize(("wait", "collecting"), [([], False), (["--wait", "1s"], True)])
+def test_a_check_process_collects_only_when_it_repeats_rounds(
+    tmp_path: Path, wait: list[str], collecting: bool
+) -> None:
     registry = tmp_path / "services.yaml"
     registry.write_text(
         f"version: 1\nplatform: t\nservices:\n  a:\n    url: http://127.0.0.1:{refused_port()}\n"
@@ -58,4 +63,5 @@ def test_a_check_process_still_collects_garbage_rarely(tmp_path: Path, wait: lis
         env={**os.environ}, timeout=60,
     )  # fmt: skip
     assert child.returncode == 2, child.stderr  # refused: crit, so the round ran
-    assert child.stderr.strip().splitlines()[-1] == f"True {ONE_SHOT_GC_THRESHOLD}"
+    expected = f"True {REPEATING_GC_THRESHOLD}" if collecting else "False (700, 10, 10)"
+    assert child.stderr.strip().splitlines()[-1] == expected

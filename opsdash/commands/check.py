@@ -89,7 +89,8 @@ def check(
     specs = selected_specs(
         registry, only=only, tags=tags, timeout=timeout_s, as_json=as_json, as_nagios=as_nagios
     )
-    # The registry and the plan live as long as the process: out of the collector's sight.
+    # The registry and the plan live as long as the process: out of the sight of the collector
+    # that --wait keeps (a single round runs with none: opsdash.launch).
     gc.freeze()
 
     from opsdash.rounds import check_rounds
