@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import operator
 import types
 import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from opsdash.records import dataclass, field
+from opsdash.records import dataclass, field, field_values
 from opsdash.status import Status
 
 OMIT_NONE: Mapping[str, bool] = {"omit_none": True}
@@ -649,7 +648,7 @@ def _any(value: Any, test: Callable[[str], bool]) -> bool:
         return test(value)
     fields = _STRING_FIELDS.get(type(value))
     if fields is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = _STRING_FIELDS[type(value)] = _fields_getter(_string_fields(type(value)))
+        fields = _STRING_FIELDS[type(value)] = field_values(_string_fields(type(value)))
     if fields is not None:
         return any(item is not None and _any(item, test) for item in fields(value))
     if isinstance(value, _LEAVES):
@@ -665,16 +664,6 @@ def _any(value: Any, test: Callable[[str], bool]) -> bool:
 
 _LEAVES = (int, float, datetime, type(None))
 _STRING_FIELDS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
-
-
-def _fields_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """The values of ``names`` in one call (``operator.attrgetter``, always a tuple)."""
-    if len(names) >= 2:
-        return operator.attrgetter(*names)
-    if names:
-        one = operator.attrgetter(names[0])
-        return lambda value: (one(value),)
-    return lambda _value: ()
 
 
 def _string_fields(cls: type) -> tuple[str, ...]:

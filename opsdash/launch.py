@@ -16,7 +16,9 @@ decides comes before click and the command's modules load:
 - Once a one-shot command's output is flushed, the process ends without the interpreter's
   teardown (tens of ms of freeing modules and objects nobody will look at again).
 
-Long-running commands (``ui``, ``serve``, ``demo``) keep the defaults.
+Long-running commands (``ui``, ``serve``, ``demo``) are left as the interpreter starts them
+here: the dashboard and ``serve`` tune their collector themselves while they run
+(:mod:`opsdash.collector`).
 """
 
 from __future__ import annotations

@@ -4,13 +4,14 @@ a worker thread, so that one probe's large answer never delays another probe's v
 
 The thread still shares the GIL, but the interpreter hands it back to the loop every
 ``sys.getswitchinterval()`` (5 ms): the loop keeps turning while the parse goes on. Small
-inputs, the common case, are parsed in place (a thread hop costs ~50 us).
+inputs, the common case, are parsed in place (a thread hop costs ~50 us), and handed back as a
+finished future: awaiting it adds no coroutine frame that the probe's task would resume through.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -21,11 +22,16 @@ OFF_LOOP_ABOVE = 256 * 1024
 ~2-20 ms here)."""
 
 
-async def parse_off_loop(size: int, parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """``parse(*args, **kwargs)``: in place when ``size`` is small, else in a worker thread.
+def parse_off_loop(
+    size: int, parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> Awaitable[T]:
+    """``parse(*args, **kwargs)``, to await: run in place when ``size`` is small (an error it
+    raises, raised at once), else in a worker thread.
 
     A caller cut by its deadline stops waiting at once; the thread finishes its (capped) input
     and its result is dropped."""
     if size <= OFF_LOOP_ABOVE:
-        return parse(*args, **kwargs)
-    return await asyncio.to_thread(parse, *args, **kwargs)
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        done.set_result(parse(*args, **kwargs))
+        return done
+    return asyncio.to_thread(parse, *args, **kwargs)

@@ -9,11 +9,10 @@ Probe modules are imported lazily so that a registry without, say, MongoDB never
 from __future__ import annotations
 
 import fnmatch
-import operator
 from collections.abc import Callable, Iterator, Sequence
 
 from opsdash.probe_plan import ComponentType, Derive, Planned, Planner, ProbeCall
-from opsdash.records import dataclass, field
+from opsdash.records import dataclass, field, field_values
 from opsdash.redact import Redactor, header_secrets, url_secrets
 from opsdash.registry.model import CheckOptions, LatencyThresholds, Registry
 from opsdash.status import Status
@@ -151,8 +150,7 @@ def entry_secrets(entry: object, seen: dict[int, list[str]] | None = None) -> li
                     known = seen[id(value)] = entry_secrets(value, seen)
                 secrets += known
                 continue
-            values = fields(value)
-            stack += values
+            stack += fields(value)
             secrets += _own_secrets(value)
         elif isinstance(value, dict):
             stack += value.values()
@@ -161,29 +159,19 @@ def entry_secrets(entry: object, seen: dict[int, list[str]] | None = None) -> li
     return secrets
 
 
-_NO_SECRETS = (bool, int, float)
+_NO_SECRETS = (int, float)  # bool is an int
 
 
-FieldValues = Callable[[object], tuple[object, ...]]
-_FIELD_VALUES: dict[type, FieldValues | None] = {}
+_FIELD_VALUES: dict[type, Callable[[object], tuple[object, ...]] | None] = {}
 """Per class: how to read a registry model's field values (``None``: not a model)."""
 
 
-def _fields_of(cls: type) -> FieldValues | None:
+def _fields_of(cls: type) -> Callable[[object], tuple[object, ...]] | None:
     """A registry model's field values as one tuple (``None`` for anything else)."""
-    if cls in _FIELD_VALUES:
-        return _FIELD_VALUES[cls]
-    names: tuple[str, ...] | None = getattr(cls, "field_names", None)
-    getter: FieldValues | None = None
-    if names is not None and len(names) > 1:
-        getter = operator.attrgetter(*names)
-    elif names:
-        one = operator.attrgetter(names[0])
-        getter = lambda value: (one(value),)  # noqa: E731
-    elif names is not None:
-        getter = lambda value: ()  # noqa: E731
-    _FIELD_VALUES[cls] = getter
-    return getter
+    if cls not in _FIELD_VALUES:
+        names: tuple[str, ...] | None = getattr(cls, "field_names", None)
+        _FIELD_VALUES[cls] = None if names is None else field_values(names)
+    return _FIELD_VALUES[cls]
 
 
 def _own_secrets(value: object) -> list[str]:

@@ -27,10 +27,11 @@ side by side.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-__all__ = ["dataclass", "field"]
+__all__ = ["dataclass", "field", "field_values"]
 
 field = dataclasses.field
 
@@ -305,3 +306,14 @@ def _setstate(names: tuple[str, ...]) -> Callable[[Any, list[Any]], None]:
             object.__setattr__(self, name, value)
 
     return __setstate__
+
+
+def field_values(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of an object's fields ``names`` in one call (``operator.attrgetter``, always
+    a tuple): for walks that visit the same fields of many instances of one class."""
+    if len(names) >= 2:
+        return operator.attrgetter(*names)
+    if names:
+        one = operator.attrgetter(names[0])
+        return lambda value: (one(value),)
+    return lambda _value: ()

@@ -41,6 +41,6 @@ def printable(text: str) -> str:
     Idempotent in effect: an escaped text holds no control character, so escaping it again
     changes nothing.
     """
-    if text.isprintable() or re.search(_UNSAFE, text) is None:
+    if is_printable(text):
         return text
     return re.sub(_UNSAFE, _escape, text)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from opsdash.errors import verify_reason
 from opsdash.figures import HttpFigures
 from opsdash.httpclient import Answer, RedirectError
-from opsdash.offload import OFF_LOOP_ABOVE, parse_off_loop
+from opsdash.offload import parse_off_loop
 from opsdash.probe_plan import Planned, bind, join_url
 from opsdash.probes import health_bodies, tls
 from opsdash.records import dataclass, field
@@ -102,8 +102,6 @@ def plan(name: str, service: Service, registry: Registry) -> Iterator[Planned]:
 async def probe_http(resources: Resources, target: HttpTarget) -> Observation:
     """GET the endpoint and judge status code, body and certificate."""
     answer = _as_judged(await get(resources, target))
-    if len(answer.body) <= OFF_LOOP_ABOVE:
-        return judge(answer, target)  # most answers: in place, without a coroutine to await
     # A large body (max_body raised) may take milliseconds to parse: off the loop then.
     return await parse_off_loop(len(answer.body), judge, answer, target)
 
