@@ -163,6 +163,16 @@ def check_vs_curl(services: int, runs: int) -> Figure:
     )
 
 
+def import_hooks() -> list[str]:
+    """The import hooks a .pth file put on ``sys.meta_path`` (setuptools' editable finder):
+    every interpreter start of this venv runs them, ``python -c pass`` included."""
+    return [
+        type(hook).__name__ if not isinstance(hook, type) else hook.__name__
+        for hook in sys.meta_path
+        if (getattr(hook, "__module__", "") or "").startswith("__editable__")
+    ]
+
+
 def _python_pass() -> float:
     return run([sys.executable, "-c", "pass"]).wall
 
@@ -509,6 +519,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     print(f"# opsdash speed targets (issue 12); {'quick' if args.quick else 'full'} run")
     print(f"# {os.cpu_count()} cores; load {os.getloadavg()[0]:.2f}; medians of alternating runs")
+    hooks = import_hooks()
+    if hooks:
+        print(f"# warning: site-packages installs import hooks ({', '.join(hooks)}) that every")
+        print("# interpreter start runs: the reference `python -c pass` is inflated by them")
     results: list[Figure] = []
     for name, step in steps:
         if args.only and args.only not in name:
