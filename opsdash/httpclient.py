@@ -110,6 +110,8 @@ class HttpClient:
         self.headers = dict(headers or {})
         self.max_redirects = max_redirects
         self._prepared: dict[tuple[Any, ...], Request] = {}
+        self._default_items = list(self.headers.items())
+        self._defaults_authorize = _names_authorization(self.headers)
 
     async def __aenter__(self) -> Self:
         return self
@@ -221,21 +223,32 @@ class HttpClient:
             if cached is not None:
                 return cached
         parsed = parse_url(url)
+        if not headers and (self._defaults_authorize or (auth is None and parsed.username is None)):
+            # Most requests: the default headers as they are (build_request copies them).
+            request = build_request(method, parsed, self._default_items, body)
+        else:
+            request = build_request(method, parsed, self._headers_of(parsed, headers, auth), body)
+        if key is not None and len(self._prepared) < 100_000:
+            self._prepared[key] = request
+        return request
+
+    def _headers_of(
+        self, parsed: Url, headers: Mapping[str, str] | None, auth: tuple[str, str] | None
+    ) -> list[tuple[str, str]]:
+        """The default headers with the request's own over them (names are
+        case-insensitive), and Basic auth from ``auth`` or the URL's credentials unless one of
+        them names an ``Authorization``."""
         merged = dict(self.headers)
         if headers:
-            # Header names are case-insensitive: a request's own value replaces the default.
             lowered = {name.lower() for name in headers}
             merged = {k: v for k, v in merged.items() if k.lower() not in lowered}
             merged.update(headers)
-        if not any(name.lower() == "authorization" for name in merged):
+        if not _names_authorization(merged):
             if auth is not None:
                 merged["Authorization"] = basic_auth(*auth)
             elif parsed.username is not None:
                 merged["Authorization"] = basic_auth(parsed.username, parsed.password or "")
-        request = build_request(method, parsed, list(merged.items()), body)
-        if key is not None and len(self._prepared) < 100_000:
-            self._prepared[key] = request
-        return request
+        return list(merged.items())
 
     def _next_hop(self, request: Request, status: int, location: str) -> Request:
         try:
@@ -256,6 +269,10 @@ class HttpClient:
             and not (name.lower() == "authorization" and not _same_origin(request.url, target))
         ]
         return build_request(method, target, headers, body)
+
+
+def _names_authorization(headers: Mapping[str, str]) -> bool:
+    return any(name.lower() == "authorization" for name in headers)
 
 
 def _same_origin(old: Url, new: Url) -> bool:

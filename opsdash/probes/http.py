@@ -45,14 +45,14 @@ if TYPE_CHECKING:
     import ssl
 
 BODY_EXCERPT = 300
+"""Characters of an unrecognised body kept in ``details.body``."""
 EXCERPT_LINES = 8
 EXCERPT_CHARS = 800
+"""What is kept of the body of an answer that was not ok (``details.excerpt``)."""
 _JSON_CONTROL = r"\\u00([01][0-9a-fA-F]|7[fF])"
 """A control character as JSON writes it: turned back into the character, for the harness
 to escape the one way every face shows it (``\\x1b``). A pattern, compiled (and cached by
 :mod:`re`) on the first failing answer that needs it, not at start-up."""
-"""What is kept of the body of an answer that was not ok (``details.excerpt``)."""
-"""Characters of an unrecognised body kept in ``details.body``."""
 _NAMED_FAILURES = 3
 """Failing dependencies named in a summary before "and N more"."""
 _WORDS = {Status.CRIT: "down", Status.WARN: "degraded", Status.UNKNOWN: "unknown"}
@@ -101,9 +101,20 @@ def plan(name: str, service: Service, registry: Registry) -> Iterator[Planned]:
 
 async def probe_http(resources: Resources, target: HttpTarget) -> Observation:
     """GET the endpoint and judge status code, body and certificate."""
-    answer = _as_judged(await get(resources, target))
+    answer = await get(resources, target)
+    certificate = _certificate(answer)
+    if certificate is None and len(answer.body) <= _KEPT_BODY:
+        return _kept_verdict(
+            answer.status_code,
+            answer.reason,
+            answer.header("content-type"),
+            answer.body,
+            answer.truncated,
+            answer.redirects,
+        )
+    judged = _as_judged(answer, certificate)
     # A large body (max_body raised) may take milliseconds to parse: off the loop then.
-    return await parse_off_loop(len(answer.body), judge, answer, target)
+    return await parse_off_loop(len(judged.body), _judge, judged, target.cert_expiry)
 
 
 async def get(resources: Resources, target: HttpTarget) -> Answer:
@@ -122,7 +133,7 @@ async def get(resources: Resources, target: HttpTarget) -> Answer:
         raise
 
 
-def _as_judged(answer: Answer) -> _Answer:
+def _as_judged(answer: Answer, certificate: tls.Certificate | None) -> _Answer:
     """The answer, as this probe judges it."""
     return _Answer(
         status_code=answer.status_code,
@@ -131,7 +142,7 @@ def _as_judged(answer: Answer) -> _Answer:
         body=answer.body,
         truncated=answer.truncated,
         redirects=answer.redirects,
-        certificate=_certificate(answer),
+        certificate=certificate,
     )
 
 
@@ -161,22 +172,26 @@ async def _tls_failure(url: str, error: ssl.SSLError) -> ProbeFailure:
 _KEPT_BODY = 512
 
 
-def judge(answer: _Answer, target: HttpTarget) -> Observation:
-    """The verdict on an answer: status code, then the body, then the certificate."""
-    if answer.certificate is None and len(answer.body) <= _KEPT_BODY:
-        return _kept_verdict(answer)
-    return _judge(answer, target.cert_expiry)  # a certificate is judged against the clock
-
-
 @functools.lru_cache(maxsize=1024)
-def _kept_verdict(answer: _Answer) -> Observation:
-    """The verdict on a small answer without a certificate, kept by the whole answer (its
-    fields are its hash): a platform's services answer the same few bodies round after round
-    (``{"status":"ok"}``), and parsing one is most of a verdict's cost. Never stale."""
+def _kept_verdict(
+    status_code: int,
+    reason: str,
+    content_type: str | None,
+    body: bytes,
+    truncated: bool,
+    redirects: int,
+) -> Observation:
+    """The verdict on a small answer without a certificate, kept by everything it is judged
+    on: a platform's services answer the same few bodies round after round
+    (``{"status":"ok"}``), and parsing one is most of a verdict's cost. Never stale (a
+    certificate, judged against the clock, never comes here). Keyed by the plain values, not
+    an :class:`_Answer`: hashing and comparing a tuple of them runs in C."""
+    answer = _Answer(status_code, reason, content_type, body, truncated, redirects, None)
     return _judge(answer, cert_expiry=None)
 
 
 def _judge(answer: _Answer, cert_expiry: RemainingThresholds | None) -> Observation:
+    """The verdict on an answer: status code, then the body, then the certificate."""
     headline = f"{answer.status_code} {answer.reason}".strip()
     parsed = health_bodies.parse(answer.status_code, answer.content_type, answer.body)
     dependencies = parsed.dependencies if parsed is not None else {}
