@@ -6,11 +6,9 @@ answer, raise, hang — becomes a :class:`~opsdash.results.CheckResult` within i
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 
-from opsdash.deadline import deadline_in
 from opsdash.errors import classify
 from opsdash.figures import Figures, any_string, map_strings
 from opsdash.plan import CheckSpec
@@ -29,9 +27,8 @@ async def run_probe(spec: CheckSpec, resources: Resources) -> CheckResult:
     error: ProbeError | None = None
     figures: Figures | None = None
     try:
-        with deadline_in(spec.timeout):
-            async with asyncio.timeout(spec.timeout):
-                observation = await spec.probe(resources)
+        with resources.deadlines.within(spec.timeout):
+            observation = await spec.probe(resources)
     except TimeoutError:
         error = ProbeError(ErrorType.TIMEOUT, f"no answer within {format_duration(spec.timeout)}")
     except ProbeFailure as failure:

@@ -14,7 +14,8 @@ What it guarantees to every consumer alike, whatever :class:`~opsdash.transport.
   ``Authorization`` header stays behind, as httpx does.
 - **Credentials in the URL** (``http://user:pw@host/``) are sent as Basic auth (unless the
   request sets its own ``Authorization``); they never appear in the request line.
-- Deadlines are the caller's (``asyncio.timeout``): nothing here waits on its own clock.
+- Deadlines are the caller's (the harness's :class:`~opsdash.deadline.ProbeDeadlines`, or
+  ``asyncio.timeout``): nothing here waits on its own clock.
 """
 
 from __future__ import annotations

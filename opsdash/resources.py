@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from opsdash import __version__
+from opsdash.deadline import ProbeDeadlines
 from opsdash.httpclient import HttpClient, HttpxWire
 from opsdash.transport import LeanTransport, Wire
 
@@ -141,6 +142,8 @@ class Resources:
         self._memo: dict[Hashable, object] = {}
         self._shared: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.deadlines = ProbeDeadlines()
+        """The running probes' deadlines (the harness sets one per probe run)."""
 
     async def __aenter__(self) -> Self:
         return self
