@@ -74,9 +74,9 @@ class ProbeDeadlines:
         heap = self._heap
         while heap and not heap[0][2].armed:
             heapq.heappop(heap)
-        if not heap and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        # The timer stays when the heap empties: probes that run one after another (serve's
+        # checks, each on its own interval) then share it instead of making one each; a timer
+        # that finds nothing due when it fires just ends.
 
     def _set_timer(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._timer is not None:
