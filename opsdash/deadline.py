@@ -38,7 +38,8 @@ class ProbeDeadlines:
     started, stopped and closed each time, ~5 us a probe with sixty in flight, 3-4% of a
     1,000-service ``check``. Here a deadline is an entry in a heap, and a single loop timer
     stands for the earliest one: probes of a round start in order with the same timeout, so
-    the timer is set once for the round and never fires unless a probe overruns.
+    the timer is set once for the round (when it fires after the round, it finds nothing due
+    and ends).
 
     A probe that overruns is cancelled as ``asyncio.timeout`` cancels it (with the same
     ``cancelling()`` bookkeeping), and leaves :meth:`within` as ``TimeoutError``; any other
