@@ -65,7 +65,7 @@ class ProbeDeadlines:
             self._heap.clear()
             self._timer = None
             self._loop = loop
-        entry.when = when = loop.time() + entry.seconds
+        when = loop.time() + entry.seconds
         heapq.heappush(self._heap, (when, next(self._order), entry))
         if self._timer is None or when < self._timer_at:
             self._set_timer(loop, when)
@@ -104,12 +104,11 @@ class ProbeDeadlines:
 class _Within:
     """One probe's deadline (:meth:`ProbeDeadlines.within`); also sets :func:`time_left`'s."""
 
-    __slots__ = ("_cancelling", "_owner", "_task", "_token", "armed", "expired", "seconds", "when")
+    __slots__ = ("_cancelling", "_owner", "_task", "_token", "armed", "expired", "seconds")
 
     def __init__(self, owner: ProbeDeadlines, seconds: float) -> None:
         self._owner = owner
         self.seconds = seconds
-        self.when = 0.0
         self.armed = False
         self.expired = False
 
