@@ -161,6 +161,7 @@ def _registry(urls: dict[str, list[str]], hostile: bool) -> dict[str, Any]:
 def worker() -> None:
     """Fresh interpreter: :data:`ROUNDS` rounds over the registry on stdin, one set of shared
     clients; figures on stdout."""
+    from opsdash.collector import CollectorPolicy
     from opsdash.engine import Round, run_round
     from opsdash.plan import build_plan
     from opsdash.registry.model import Registry
@@ -180,11 +181,17 @@ def worker() -> None:
     async def main() -> dict[str, Any]:
         rounds: list[Round] = []
         walls: list[float] = []
+        # The collector as ``serve`` runs it: what lives as long as the process is frozen at
+        # start and again once the first round is in, the young threshold raised.
+        collector = CollectorPolicy()
+        collector.start()
         async with Resources() as resources:
             for _ in range(ROUNDS):
                 start = time.perf_counter()
                 rounds.append(await run_round(specs, resources, concurrency=64))
                 walls.append((time.perf_counter() - start) * 1000.0)
+                collector.settled()
+        collector.stop()
         results = [r for round_ in rounds for r in round_.results]
         worst = max(results, key=lambda r: r.latency_ms or 0.0)
         raw = sorted(
