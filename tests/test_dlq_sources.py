@@ -23,7 +23,7 @@ from opsdash.resources import Resources
 from opsdash.results import CheckResult, ErrorType
 from opsdash.status import Status
 from tests.loopback import Platform
-from tests.servers import PostgresServer
+from tests.servers import PostgresServer, free_port
 
 Route = tuple[int, str, bytes]
 
@@ -177,10 +177,11 @@ async def test_mongo_counts_documents_matching_the_filter(mongo: Any) -> None:
     assert command["pipeline"][0] == {"$match": {"status": "dead"}}
 
 
-async def test_mongo_without_a_database_says_where_to_name_one(mongo: Any) -> None:
+async def test_mongo_without_a_database_says_where_to_name_one() -> None:
+    # Said before any connection: nothing listens on the port (an attempt would be "refused").
     registry = make_registry(
         {"source": "mongo", "datastore": "mongo", "collection": "dead"},
-        {"mongo": {"kind": "mongo", "uri": f"mongodb://127.0.0.1:{mongo.port}"}},
+        {"mongo": {"kind": "mongo", "uri": f"mongodb://127.0.0.1:{free_port()}"}},
     )
     result = await check(registry)
     assert result.status is Status.UNKNOWN
