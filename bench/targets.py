@@ -218,13 +218,14 @@ FLOORS = {
     "--help": "import click, click_default_group",
     "check": (
         "import sys; sys.modules['ssl'] = None; import asyncio; del sys.modules['ssl']; "
-        "import json, click, click_default_group, yaml, httptools"
+        "import json, click, click_default_group, opsdash.lazy_yaml, httptools"
     ),
 }
 """What a command must import whatever opsdash's own code does: ``--help`` the CLI library;
 ``check``, before its first probe, also the event loop (with socket, concurrent.futures,
 logging and subprocess; without ssl, as ``check`` imports it on a plain-HTTP registry:
-opsdash/lazy_ssl.py), YAML and the HTTP parser. Each floor ends as opsdash's one-shot
+opsdash/lazy_ssl.py), YAML (as opsdash imports it, its patterns compiled on first use:
+opsdash/lazy_yaml.py) and the HTTP parser. Each floor ends as opsdash's one-shot
 commands do, with ``os._exit`` (no interpreter teardown)."""
 
 

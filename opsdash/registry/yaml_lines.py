@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from opsdash.lazy_yaml import MappingNode, Node, ScalarNode, SequenceNode, yaml
 from opsdash.records import dataclass, field
 from opsdash.registry.model import Loc
 from opsdash.registry.problems import Position, Problem
-from opsdash.registry.pyyaml import MappingNode, Node, ScalarNode, SequenceNode, yaml
 
 # libyaml's parser when PyYAML has it (its wheels do): the same nodes and marks, several times
 # faster on a large registry. The constructor is PyYAML's safe one either way.

@@ -8,7 +8,7 @@ here with ``re.compile`` deferring *their* patterns (:class:`DeferredPattern`; a
 the ``yaml`` package compiles as usual): each compiles when first used, and from then on its
 methods are the compiled pattern's own (bench/README.md has the figures).
 
-Every module of opsdash that uses PyYAML imports it from here; ``tests/test_pyyaml_import.py``
+Every module of opsdash that uses PyYAML imports it from here; ``tests/test_lazy_yaml.py``
 checks that a registry load compiles no pattern it does not use, and that the deferred ones
 match as PyYAML's own do.
 """

@@ -1,4 +1,4 @@
-"""PyYAML as opsdash imports it (``opsdash.registry.pyyaml``): its patterns compile when first
+"""PyYAML as opsdash imports it (``opsdash.lazy_yaml``): its patterns compile when first
 used, a registry load compiles none it does not need, and every deferred pattern matches as
 PyYAML's own; the registry's own check of forbidden characters is PyYAML's rule exactly."""
 
@@ -40,7 +40,7 @@ def test_a_registry_load_leaves_the_reader_pattern_uncompiled(tmp_path: Path) ->
         import json
         from pathlib import Path
         from opsdash.registry import load_registry
-        from opsdash.registry.pyyaml import DeferredPattern, yaml
+        from opsdash.lazy_yaml import DeferredPattern, yaml
 
         registry = load_registry(Path({str(registry)!r}))
         reader = yaml.reader.Reader.NON_PRINTABLE
@@ -58,7 +58,7 @@ def test_deferred_patterns_resolve_and_reject_as_pyyaml_does() -> None:
     resolved = _fresh(
         f"""
         import json
-        from opsdash.registry.pyyaml import DeferredPattern, yaml
+        from opsdash.lazy_yaml import DeferredPattern, yaml
 
         values = yaml.load({SCALARS!r}, Loader=yaml.SafeLoader)  # the pure-Python reader too
         try:
