@@ -31,7 +31,11 @@ class DeferredPattern:
         self._source = (pattern, flags)
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached for what is not copied yet, i.e. before the first compile.
+        # Only reached for what is not copied yet, i.e. before the first compile; a private
+        # or special name (``copy`` asks for ``__setstate__`` on an object made without
+        # ``__init__``) is not the pattern's to give.
+        if name.startswith("_"):
+            raise AttributeError(name)
         compiled = re.compile(*self._source)
         for public in dir(compiled):
             if not public.startswith("_"):

@@ -4,6 +4,7 @@ PyYAML's own; the registry's own check of forbidden characters is PyYAML's rule 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import yaml.reader
 
+from opsdash.lazy_yaml import DeferredPattern
 from opsdash.registry.yaml_lines import _ASCII_NOT_PRINTABLE, _NOT_PRINTABLE, parse_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,3 +104,12 @@ def test_a_forbidden_character_past_ascii_is_named_with_its_line() -> None:
     assert [(p.line, p.message.split(" is ")[0]) for p in parsed.problems] == [
         (3, "character U+009B at column 10")
     ]
+
+
+def test_a_deferred_pattern_compiles_once_and_survives_a_copy() -> None:
+    pattern = DeferredPattern(r"^(?:[0-9]+)$")
+    duplicate = copy.copy(pattern)  # made without __init__: asks for __setstate__ first
+    assert not pattern.compiled
+    assert pattern.match("123") and not pattern.match("12a")
+    assert pattern.compiled and pattern.pattern == r"^(?:[0-9]+)$"
+    assert duplicate.match("7")
