@@ -35,11 +35,10 @@ class ProbeDeadlines:
     """The deadlines of the probes running on one event loop, kept by one timer.
 
     ``asyncio.timeout`` arms a timer per probe; under uvloop that is a libuv timer made,
-    started, stopped and closed each time, ~5 us a probe with sixty in flight, 3-4% of a
-    1,000-service ``check``. Here a deadline is an entry in a heap, and a single loop timer
-    stands for the earliest one: probes of a round start in order with the same timeout, so
-    the timer is set once for the round (when it fires after the round, it finds nothing due
-    and ends).
+    started, stopped and closed each time (bench/README.md has what it cost). Here a deadline
+    is an entry in a heap, and a single loop timer stands for the earliest one: probes of a
+    round start in order with the same timeout, so the timer is set once for the round (when
+    it fires after the round, it finds nothing due and ends).
 
     A probe that overruns is cancelled as ``asyncio.timeout`` cancels it (with the same
     ``cancelling()`` bookkeeping), and leaves :meth:`within` as ``TimeoutError``; any other
@@ -72,12 +71,16 @@ class ProbeDeadlines:
 
     def _disarm(self, entry: _Within) -> None:
         entry.armed = False
-        heap = self._heap
-        while heap and not heap[0][2].armed:
-            heapq.heappop(heap)
+        self._drop_disarmed()
         # The timer stays when the heap empties: probes that run one after another (serve's
         # checks, each on its own interval) then share it instead of making one each; a timer
         # that finds nothing due when it fires just ends.
+
+    def _drop_disarmed(self) -> None:
+        # Entries leave the heap lazily: the earliest ones, once their probes are done.
+        heap = self._heap
+        while heap and not heap[0][2].armed:
+            heapq.heappop(heap)
 
     def _set_timer(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._timer is not None:
@@ -95,8 +98,7 @@ class ProbeDeadlines:
             entry = heapq.heappop(heap)[2]
             if entry.armed:
                 entry.expire()
-        while heap and not heap[0][2].armed:
-            heapq.heappop(heap)
+        self._drop_disarmed()
         if heap:
             self._set_timer(loop, heap[0][0])
 

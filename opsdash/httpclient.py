@@ -108,11 +108,13 @@ class HttpClient:
         max_redirects: int = 5,
     ) -> None:
         self.wire = wire
-        self.headers = dict(headers or {})
+        # The default headers are fixed here: what is derived from them below, and the first
+        # hops kept in _prepared, would not follow a later change.
+        self._headers = dict(headers or {})
         self.max_redirects = max_redirects
         self._prepared: dict[tuple[Any, ...], Request] = {}
-        self._default_items = list(self.headers.items())
-        self._defaults_authorize = _names_authorization(self.headers)
+        self._default_items = list(self._headers.items())
+        self._defaults_authorize = _names_authorization(self._headers)
 
     async def __aenter__(self) -> Self:
         return self
@@ -239,7 +241,7 @@ class HttpClient:
         """The default headers with the request's own over them (names are
         case-insensitive), and Basic auth from ``auth`` or the URL's credentials unless one of
         them names an ``Authorization``."""
-        merged = dict(self.headers)
+        merged = dict(self._headers)
         if headers:
             lowered = {name.lower() for name in headers}
             merged = {k: v for k, v in merged.items() if k.lower() not in lowered}
